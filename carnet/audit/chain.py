@@ -1,0 +1,192 @@
+"""Appending to the audit chains.
+
+Entry hash = HMAC-SHA256(audit key, previous hash + canonical content). The key is derived
+from the key-encryption key, so someone holding only the database can neither alter an entry
+nor forge a whole new chain; anyone holding the key can verify. Entries spread over several
+chains chosen by request id, each with its own locked head, so requests do not queue on one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from hashlib import sha256
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from carnet.vault.keyring import load_keyring
+
+from .models import Anchor, AuditEntry, AuditSubject, ChainHead
+
+GENESIS = "0" * 64
+SEP = "\x1f"
+
+
+@dataclass
+class Record:
+    """What an audit entry says; the chain adds position, time and hashes."""
+
+    actor_id: int | None
+    actor: str
+    role: str
+    action: str
+    outcome: str
+    request_id: str
+    establishment_id: int | None = None
+    patients: Iterable[object] = field(default_factory=tuple)
+    patient_count: int | None = None
+    reason: str = ""
+    client_ip: str | None = None
+
+
+@cache
+def _base_mac() -> hmac.HMAC:
+    return hmac.new(load_keyring().audit_key, digestmod=sha256)
+
+
+def reset_cache() -> None:
+    _base_mac.cache_clear()
+
+
+def stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(
+    chain: int,
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    actor: str,
+    role: str,
+    establishment_id: int | None,
+    action: str,
+    outcome: str,
+    patients: str,
+    patient_count: int,
+    reason: str,
+    request_id: str,
+    client_ip: str | None,
+) -> str:
+    return SEP.join(
+        (
+            str(chain),
+            str(seq),
+            stamp(at),
+            "" if actor_id is None else str(actor_id),
+            actor,
+            role,
+            "" if establishment_id is None else str(establishment_id),
+            action,
+            outcome,
+            patients,
+            str(patient_count),
+            reason,
+            request_id,
+            client_ip or "",
+        )
+    )
+
+
+def entry_hash(prev_hash: str, content: str) -> str:
+    mac = _base_mac().copy()
+    mac.update(prev_hash.encode())
+    mac.update(b"\x1e")
+    mac.update(content.encode())
+    return mac.hexdigest()
+
+
+def chain_for(request_id: str) -> int:
+    return zlib.crc32(request_id.encode()) % max(1, settings.CARNET_AUDIT_CHAINS)
+
+
+def _locked_head(chain: int) -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None:
+        try:
+            with transaction.atomic():
+                ChainHead.objects.create(chain=chain, seq=0, hash=GENESIS)
+        except IntegrityError:
+            pass
+        head = ChainHead.objects.select_for_update().get(chain=chain)
+    return head
+
+
+def append(record: Record) -> AuditEntry:
+    """Writes one entry (and its per-patient rows) in the caller's transaction."""
+    patient_ids = sorted({str(p) for p in record.patients})
+    count = len(patient_ids) if record.patient_count is None else record.patient_count
+    with transaction.atomic():
+        chain = chain_for(record.request_id)
+        head = _locked_head(chain)
+        at = timezone.now()
+        entry = AuditEntry(
+            chain=chain,
+            seq=head.seq + 1,
+            at=at,
+            actor_id=record.actor_id,
+            actor=record.actor,
+            role=record.role,
+            establishment_id=record.establishment_id,
+            action=record.action,
+            outcome=record.outcome,
+            patients=" ".join(patient_ids),
+            patient_count=count,
+            reason=record.reason,
+            request_id=record.request_id,
+            client_ip=record.client_ip,
+            prev_hash=head.hash,
+        )
+        entry.hash = entry_hash(head.hash, content_of(entry))
+        entry.save(force_insert=True)
+        ChainHead.objects.filter(chain=chain).update(seq=entry.seq, hash=entry.hash)
+        if patient_ids:
+            AuditSubject.objects.bulk_create(
+                AuditSubject(entry_id=entry.id, patient_id=p, actor_id=record.actor_id, at=at)
+                for p in patient_ids
+            )
+    return entry
+
+
+def content_of(entry: AuditEntry) -> str:
+    return canonical(
+        entry.chain,
+        entry.seq,
+        entry.at,
+        entry.actor_id,
+        entry.actor,
+        entry.role,
+        entry.establishment_id,
+        entry.action,
+        entry.outcome,
+        entry.patients,
+        entry.patient_count,
+        entry.reason,
+        entry.request_id,
+        entry.client_ip,
+    )
+
+
+def anchor_hash(prev_hash: str, at: datetime, heads: str) -> str:
+    return entry_hash(prev_hash, f"anchor{SEP}{stamp(at)}{SEP}{heads}")
+
+
+def write_anchor() -> Anchor:
+    """Binds every chain head into one anchor (run from cron, say every few minutes)."""
+    with transaction.atomic():
+        heads = " ".join(
+            f"{h.chain}:{h.seq}:{h.hash}"
+            for h in ChainHead.objects.select_for_update().order_by("chain")
+        )
+        last = Anchor.objects.order_by("-id").first()
+        prev = last.hash if last else GENESIS
+        at = timezone.now()
+        return Anchor.objects.create(
+            at=at, heads=heads, prev_hash=prev, hash=anchor_hash(prev, at, heads)
+        )

@@ -1,0 +1,89 @@
+"""The demo group: three establishments with units and rooms, and one account per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carnet.guard.policy import Role
+from carnet.organisations.identifiers import with_luhn_key
+from carnet.organisations.models import Establishment, Group, Unit
+from carnet.organisations.services import create_establishment
+from carnet.staff.services import create_account
+
+DEMO_PASSWORD = "carnet-demo-2026"  # noqa: S105 - printed on purpose: demo accounts only
+
+ESTABLISHMENTS = [
+    ("Hôpital Saint-Luc", "hospital", "Lyon", "6900001", {
+        "Cardiologie": ["Box 1", "Box 2", "Salle d'écho"],
+        "Médecine interne": ["Consultation 1", "Consultation 2"],
+        "Urgences": ["Accueil", "Box A", "Box B"],
+    }),
+    ("Clinique des Tilleuls", "clinic", "Villeurbanne", "6900002", {
+        "Consultations": ["Cabinet 1", "Cabinet 2", "Cabinet 3"],
+        "Chirurgie ambulatoire": ["Salle de réveil"],
+    }),
+    ("Laboratoire Confluence", "laboratory", "Lyon", "6900003", {
+        "Biologie médicale": ["Prélèvements 1", "Prélèvements 2"],
+    }),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str
+    first_name: str
+    last_name: str
+    establishments: tuple[int, ...]  # indexes into ESTABLISHMENTS
+    unit: str = ""
+    rpps_body: str = ""
+    specialty: str = ""
+
+
+ACCOUNTS = [
+    DemoAccount("dr.martin", Role.PRACTITIONER, "Claire", "Martin", (0,), "Cardiologie", "1000012345", "Cardiologie"),
+    DemoAccount("dr.bernard", Role.PRACTITIONER, "Hugo", "Bernard", (0,), "Médecine interne", "1000023456", "Médecine interne"),
+    DemoAccount("dr.petit", Role.PRACTITIONER, "Inès", "Petit", (1,), "Consultations", "1000034567", "Médecine générale"),
+    DemoAccount("inf.dubois", Role.NURSE, "Sophie", "Dubois", (0,), "Cardiologie"),
+    DemoAccount("sec.moreau", Role.SECRETARY, "Julie", "Moreau", (0,)),
+    DemoAccount("sec.laurent", Role.SECRETARY, "Nicolas", "Laurent", (1,)),
+    DemoAccount("lab.garnier", Role.LAB_TECHNICIAN, "Karim", "Garnier", (2,), "Biologie médicale"),
+    DemoAccount("admin.roux", Role.ADMINISTRATOR, "Marc", "Roux", (0, 1, 2)),
+    DemoAccount("rssi.fournier", Role.SECURITY_OFFICER, "Léa", "Fournier", (0, 1, 2)),
+]  # fmt: skip
+
+
+def build_structure(
+    group_name: str = "Groupe hospitalier Rhône Confluence (démo)",
+) -> list[Establishment]:
+    group = Group.objects.create(name=group_name)
+    establishments = [
+        create_establishment(
+            group=group,
+            name=name,
+            kind=kind,
+            city=city,
+            finess=with_luhn_key(f"{body}1"[:8]),
+            units=units,
+        )
+        for name, kind, city, body, units in ESTABLISHMENTS
+    ]
+    for account in ACCOUNTS:
+        chosen = [establishments[i] for i in account.establishments]
+        unit = (
+            Unit.objects.filter(establishment=chosen[0], name=account.unit).first()
+            if account.unit
+            else None
+        )
+        create_account(
+            username=account.username,
+            password=DEMO_PASSWORD,
+            role=account.role,
+            first_name=account.first_name,
+            last_name=account.last_name,
+            establishments=chosen,
+            unit=unit,
+            rpps=with_luhn_key(account.rpps_body) if account.rpps_body else "",
+            specialty=account.specialty,
+        )
+    return establishments

@@ -1,0 +1,40 @@
+"""`carnet audit verify`: walk every audit chain and anchor, report the first altered, deleted,
+inserted or reordered entry of each chain. Exit status 1 when anything is wrong.
+`carnet audit anchor`: bind the current chain heads into a new anchor (run from cron)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from tqdm import tqdm
+
+from carnet.audit.chain import write_anchor
+from carnet.audit.verify import total_entries, verify
+
+
+class Command(BaseCommand):
+    help = "Verify the tamper-evident audit log, or write an anchor."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["verify", "anchor"])
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args: Any, action: str, no_progress: bool, **options: Any) -> None:
+        if action == "anchor":
+            anchor = write_anchor()
+            self.stdout.write(f"anchor {anchor.id} written at {anchor.at:%Y-%m-%d %H:%M:%S%z}")
+            return
+        with tqdm(
+            total=total_entries(), unit=" entries", disable=no_progress, file=sys.stderr
+        ) as bar:
+            report = verify(progress=bar.update)
+        summary = f"{report.entries} entries in {report.chains} chains, {report.anchors} anchors"
+        if report.ok:
+            self.stdout.write(self.style.SUCCESS(f"audit log intact: {summary}"))
+            return
+        self.stdout.write(self.style.ERROR(f"audit log NOT intact: {summary}"))
+        for finding in report.findings:
+            self.stdout.write(f"  {finding}")
+        sys.exit(1)

@@ -1,0 +1,49 @@
+"""`carnet demo`: everything a first look needs, in one command: key-encryption keyring,
+database schema, synthetic data (once), the demo sign-ins, and the server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from carnet.organisations.models import Establishment
+
+from ...demo_structure import ACCOUNTS, DEMO_PASSWORD, ESTABLISHMENTS
+
+
+class Command(BaseCommand):
+    help = "Prepare and start the demo (SQLite, synthetic patients, printed sign-ins)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--patients", type=int, default=2000)
+        parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--no-serve", action="store_true", help="prepare only")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.CARNET_KEK:
+            call_command("keys", "init")
+        call_command("migrate", verbosity=0)
+        if Establishment.objects.exists():
+            self.stdout.write("demo data already present (delete var/ to start over)")
+        else:
+            call_command("seed", patients=options["patients"], seed=options["seed"])
+        self._print_sign_ins(options["addrport"])
+        if not options["no_serve"]:
+            call_command("runserver", options["addrport"], use_reloader=False)
+
+    def _print_sign_ins(self, addrport: str) -> None:
+        out = self.stdout
+        out.write("")
+        out.write(self.style.SUCCESS(f"Carnet demo: http://{addrport}/"))
+        out.write(f"Every account's password: {DEMO_PASSWORD}")
+        out.write("First sign-in: scan the QR code (or type the secret) in an authenticator app.")
+        out.write("")
+        out.write(f"  {'username':<16}{'role':<20}establishments")
+        for account in ACCOUNTS:
+            places = ", ".join(ESTABLISHMENTS[i][0] for i in account.establishments)
+            out.write(f"  {account.username:<16}{account.role:<20}{places}")
+        out.write("")

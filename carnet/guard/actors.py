@@ -1,0 +1,51 @@
+"""Who is acting: a staff account in a request, or the system in a command. The staff domain
+registers how a request's user becomes an Actor; the guard needs nothing else of it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policy import SYSTEM_ROLE
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    username: str
+    role: str
+    establishment_ids: frozenset[int] = frozenset()
+    unit_ids: frozenset[int] = frozenset()
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    client_ip: str | None = None
+    verified: bool = False
+
+    @property
+    def is_system(self) -> bool:
+        return self.role == SYSTEM_ROLE
+
+    @property
+    def establishment_id(self) -> int | None:
+        return min(self.establishment_ids) if self.establishment_ids else None
+
+
+def system_actor(purpose: str) -> Actor:
+    """The actor of a command run by the installation's operator (seed, verification)."""
+    return Actor(user_id=None, username=f"system:{purpose}", role=SYSTEM_ROLE, verified=True)
+
+
+_resolver: Callable[[Any], Actor | None] | None = None
+
+
+def register_resolver(resolver: Callable[[Any], Actor | None]) -> None:
+    global _resolver
+    _resolver = resolver
+
+
+def actor_for_request(request: Any) -> Actor | None:
+    """The verified staff actor of a request, or None (anonymous, no second factor yet)."""
+    if _resolver is None:
+        return None
+    return _resolver(request)

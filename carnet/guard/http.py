@@ -1,0 +1,124 @@
+"""The guard at the HTTP edge: request ids, security headers, and the route rule.
+
+Every view carries a route policy set by one of the decorators below; `RouteGuardMiddleware`
+refuses any view without one, so a route added without a rule is closed, not open. Staff
+views run inside a guarded boundary and a transaction: the audit entry commits with the work
+of the response, and a refusal is recorded after the rollback.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render, resolve_url
+
+from .actors import Actor, actor_for_request
+from .boundary import Refused, boundary, record_refusal, require
+from .policy import Capability
+
+ROUTE_ATTRIBUTE = "guard_route"
+View = Callable[..., HttpResponse]
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: View) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.request_id = uuid.uuid4().hex  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
+        return response
+
+
+class SecurityHeadersMiddleware:
+    """Headers Django does not set itself. Pages are never cached: they may carry patients."""
+
+    def __init__(self, get_response: View) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+        )
+        response.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        if not request.path.startswith(settings.STATIC_URL):
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
+    status = 404 if refusal.not_found else 403
+    return render(request, "guard/refused.html", {"not_found": refusal.not_found}, status=status)
+
+
+class RouteGuardMiddleware:
+    """Deny by default: a view that declares no route policy is refused and recorded."""
+
+    def __init__(self, get_response: View) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: View, args: Any, kwargs: Any) -> Any:
+        if getattr(view, ROUTE_ATTRIBUTE, None):
+            return None
+        actor = actor_for_request(request) or anonymous_actor(request)
+        refusal = Refused(f"route without a guard rule: {request.path}", not_found=True)
+        record_refusal(actor, "route.unguarded", refusal)
+        return refusal_response(request, refusal)
+
+
+def anonymous_actor(request: HttpRequest) -> Actor:
+    return Actor(
+        user_id=None,
+        username="anonymous",
+        role="anonymous",
+        request_id=getattr(request, "request_id", uuid.uuid4().hex),
+        client_ip=client_ip(request),
+    )
+
+
+def public_view(view: View) -> View:
+    """A page that never carries patient data (sign-in, language switch)."""
+    setattr(view, ROUTE_ATTRIBUTE, "public")
+    return view
+
+
+def staff_view(action: str, capability: Capability = Capability.USE_STAFF_PAGES) -> Callable:
+    """A staff page: verified second factor, the role's capability, one guarded boundary."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            actor = actor_for_request(request)
+            if actor is None:
+                return redirect_to_login(request.get_full_path(), resolve_url(settings.LOGIN_URL))
+            try:
+                with transaction.atomic(), boundary(actor, action):
+                    require(actor, capability)
+                    response = view(request, *args, **kwargs)
+                    if hasattr(response, "render") and not response.is_rendered:
+                        response.render()
+                return response
+            except Refused as refusal:
+                record_refusal(actor, action, refusal)
+                return refusal_response(request, refusal)
+
+        setattr(guarded, ROUTE_ATTRIBUTE, action)
+        return guarded
+
+    return decorate

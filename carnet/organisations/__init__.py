@@ -1,0 +1,2 @@
+"""Organisations: groups of establishments (FINESS), their units (services) and rooms.
+Holds no patient data."""

@@ -1,0 +1,157 @@
+"""Reading identities, always through the guard: search (specific enough, capped, each row
+counted) and opening one identity (404 for "not allowed" and "not found" alike)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from carnet.guard.actors import Actor
+from carnet.guard.boundary import Subject, admit_matching, admit_one
+from carnet.guard.policy import Capability
+from carnet.staff.models import Practitioner
+from carnet.vault.blind import normalise
+
+from . import search_keys
+from .cards import IdentityCard, SearchRow, identity_card, search_row
+from .models import ExternalIdentifier, Patient
+from .validators import clean_nir
+
+MAX_RESULTS = 20
+MIN_SURNAME_LETTERS = search_keys.PREFIX_LETTERS
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    surname: str = ""
+    birth_date: datetime.date | None = None
+    nir: str = ""
+    ipp: str = ""
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    rows: tuple[SearchRow, ...] = ()
+    problem: str = ""
+    more: bool = False
+    searched: bool = False
+
+
+VAGUE = _(
+    "Enter a surname (at least 3 letters) with a birth date, or a NIR, or an IPP: "
+    "Carnet does not list patients on vaguer criteria."
+)
+
+
+def _with_relations(queryset: QuerySet) -> QuerySet:
+    return queryset.select_related("treating_doctor__user").prefetch_related(
+        "identifiers__establishment"
+    )
+
+
+def subject_of(patient: Patient) -> Subject:
+    return Subject(
+        str(patient.id), frozenset(i.establishment_id for i in patient.identifiers.all())
+    )
+
+
+def _candidates(actor: Actor, query: SearchQuery) -> tuple[QuerySet | None, object, str]:
+    """Blind-index candidates, the predicate that confirms a match, or a problem."""
+    if query.nir.strip():
+        try:
+            nir = clean_nir(query.nir)
+        except Exception as error:  # ValidationError: shown to the user as the problem
+            return None, None, " ".join(getattr(error, "messages", [str(error)]))
+        return (
+            Patient.objects.filter(bi_nir=search_keys.nir_key(nir)),
+            lambda p: p.nir == nir,
+            "",
+        )
+    if query.ipp.strip():
+        wanted = normalise(query.ipp)
+        keys = [search_keys.ipp_key(e, wanted) for e in actor.establishment_ids]
+        ids = ExternalIdentifier.objects.filter(
+            bi_value__in=keys, establishment_id__in=actor.establishment_ids
+        ).values("patient_id")
+        return (
+            Patient.objects.filter(id__in=ids),
+            lambda p: any(
+                normalise(i.value) == wanted
+                for i in p.identifiers.all()
+                if i.establishment_id in actor.establishment_ids
+            ),
+            "",
+        )
+    wanted = normalise(query.surname)
+    if len(wanted) < MIN_SURNAME_LETTERS or query.birth_date is None:
+        return None, None, str(VAGUE)
+    prefix = search_keys.prefix_key(wanted)
+    day = query.birth_date
+    candidates = Patient.objects.filter(bi_birth_date=search_keys.birth_date_key(day)).filter(
+        Q(bi_birth_prefix=prefix) | Q(bi_used_prefix=prefix)
+    )
+
+    def matches(p: Patient) -> bool:
+        return p.birth_date == day and (
+            normalise(p.birth_surname or "").startswith(wanted)
+            or normalise(p.used_surname or "").startswith(wanted)
+        )
+
+    return candidates, matches, ""
+
+
+def search_identities(
+    *, actor: Actor, query: SearchQuery, capability: Capability = Capability.SEARCH_IDENTITY
+) -> SearchOutcome:
+    candidates, predicate, problem = _candidates(actor, query)
+    if candidates is None:
+        return SearchOutcome(problem=problem)
+    if not actor.is_system:
+        candidates = candidates.filter(identifiers__establishment_id__in=actor.establishment_ids)
+    patients = {str(p.id): p for p in _with_relations(candidates.distinct())}
+    found, more = admit_matching(
+        actor,
+        capability,
+        [subject_of(p) for p in patients.values()],
+        lambda s: predicate(patients[s.patient_id]),
+        MAX_RESULTS,
+    )
+    rows = sorted(
+        (search_row(patients[s.patient_id], actor.establishment_ids) for s in found),
+        key=lambda r: (normalise(r.used_surname or r.birth_surname), r.first_names),
+    )
+    return SearchOutcome(rows=tuple(rows), more=more, searched=True)
+
+
+def _patient(patient_id: object) -> Patient | None:
+    try:
+        key = uuid.UUID(str(patient_id))
+    except ValueError:
+        return None
+    return _with_relations(Patient.objects.filter(id=key)).first()
+
+
+def guarded_patient(actor: Actor, capability: Capability, patient_id: object) -> Patient:
+    """The patient model, handed over by the guard, for this domain's own services."""
+    patient = _patient(patient_id)
+    admit_one(actor, capability, subject_of(patient) if patient else None)
+    assert patient is not None
+    return patient
+
+
+def open_identity(*, actor: Actor, patient_id: object) -> IdentityCard:
+    return identity_card(guarded_patient(actor, Capability.VIEW_IDENTITY, patient_id))
+
+
+def practitioners_for(actor: Actor) -> QuerySet:
+    """The treating doctors an actor may choose: practitioners of their establishments."""
+    return (
+        Practitioner.objects.filter(user__memberships__establishment_id__in=actor.establishment_ids)
+        .select_related("user")
+        .distinct()
+        .order_by("user__last_name", "user__first_name")
+    )

@@ -1,0 +1,180 @@
+"""Writing identities through the guard: create, edit (with a version check so that no
+change is silently lost), and the bulk import used to seed an installation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+
+from carnet.guard.actors import Actor
+from carnet.guard.boundary import admit_bulk, admit_new
+from carnet.guard.policy import Capability
+from carnet.organisations.models import Establishment
+from carnet.vault.keys import create_data_key, prepare_data_key
+from carnet.vault.models import DataKey
+
+from . import search_keys
+from .cards import IdentityCard, identity_card
+from .models import ExternalIdentifier, Patient
+from .selectors import SearchQuery, guarded_patient, search_identities
+
+SEALED_FIELDS = (
+    "sex",
+    "birth_surname",
+    "first_names",
+    "used_surname",
+    "used_first_name",
+    "birth_date",
+    "birthplace_code",
+    "nir",
+    "address_line",
+    "postal_code",
+    "city",
+    "country",
+    "phone",
+    "email",
+)
+
+
+class StaleIdentity(Exception):
+    """The identity changed since the form was opened; nothing was saved."""
+
+
+def _apply(patient: Patient, data: dict[str, Any]) -> None:
+    patient.status = data["status"]
+    for name in SEALED_FIELDS:
+        value = data.get(name)
+        setattr(patient, name, value if value not in ("",) else None)
+    doctor = data.get("treating_doctor")
+    patient.treating_doctor_id = getattr(doctor, "pk", doctor)
+    for name, key in search_keys.identity_keys(
+        birth_surname=data["birth_surname"],
+        used_surname=data.get("used_surname"),
+        birth_date=data["birth_date"],
+        nir=data.get("nir") or None,
+    ).items():
+        setattr(patient, name, key)
+
+
+def _allocate_ipps(establishment_id: int, count: int) -> list[str]:
+    """IPP numbers for one establishment, allocated under a row lock (never reused)."""
+    updated = Establishment.objects.filter(pk=establishment_id).update(
+        ipp_counter=F("ipp_counter") + count
+    )
+    if not updated:
+        raise ValidationError(_("Unknown establishment."))
+    last = Establishment.objects.values_list("ipp_counter", flat=True).get(pk=establishment_id)
+    return [f"{n:08d}" for n in range(last - count + 1, last + 1)]
+
+
+def _identifier(patient: Patient, establishment_id: int, ipp: str) -> ExternalIdentifier:
+    identifier = ExternalIdentifier(
+        patient=patient,
+        establishment_id=establishment_id,
+        bi_value=search_keys.ipp_key(establishment_id, ipp),
+    )
+    identifier.value = ipp
+    return identifier
+
+
+def _check_nir_is_new(
+    actor: Actor, capability: Capability, nir: str, exclude: str | None = None
+) -> None:
+    """A NIR belongs to one person: refuse a second identity with it (among the patients the
+    actor may search; duplicates across the group are the duplicates domain's job)."""
+    if not nir:
+        return
+    found = search_identities(actor=actor, query=SearchQuery(nir=nir), capability=capability)
+    others = [row for row in found.rows if row.id != exclude]
+    if others:
+        raise ValidationError(
+            {
+                "nir": _("This NIR is already recorded for another patient (IPP %(ipp)s).")
+                % {"ipp": others[0].ipp or "?"}
+            }
+        )
+
+
+def create_identity(
+    *, actor: Actor, data: dict[str, Any], establishment_id: int | None = None
+) -> IdentityCard:
+    establishment_id = establishment_id or actor.establishment_id
+    patient = Patient(id=uuid.uuid4())
+    if establishment_id is None:
+        raise ValidationError(_("Your account belongs to no establishment."))
+    _check_nir_is_new(actor, Capability.CREATE_IDENTITY, data.get("nir", ""))
+    admit_new(actor, Capability.CREATE_IDENTITY, str(patient.id), establishment_id)
+    with transaction.atomic():
+        create_data_key(patient.id)
+        _apply(patient, data)
+        patient.save(force_insert=True)
+        (ipp,) = _allocate_ipps(establishment_id, 1)
+        _identifier(patient, establishment_id, ipp).save()
+    return identity_card(Patient.objects.get(id=patient.id))
+
+
+def update_identity(
+    *, actor: Actor, patient_id: object, data: dict[str, Any], version: int
+) -> IdentityCard:
+    with transaction.atomic():
+        patient = guarded_patient(actor, Capability.EDIT_IDENTITY, patient_id)
+        if patient.version != version:
+            raise StaleIdentity(str(patient.id))
+        _check_nir_is_new(
+            actor, Capability.EDIT_IDENTITY, data.get("nir", ""), exclude=str(patient.id)
+        )
+        _apply(patient, data)
+        patient.version = F("version") + 1
+        patient.save()
+        patient.refresh_from_db()
+    return identity_card(patient)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def import_identities(
+    *,
+    actor: Actor,
+    records: Iterable[dict[str, Any]],
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Bulk-creates identities (each record: identity fields plus `establishment_ids`).
+    System jobs only; the audit entry counts the patients created."""
+    ledger = admit_bulk(actor, Capability.IMPORT_IDENTITIES)
+    total = 0
+    for batch in _batches(records, batch_size):
+        with transaction.atomic():
+            keys, patients, identifiers = [], [], []
+            by_establishment: dict[int, list[Patient]] = {}
+            for record in batch:
+                patient = Patient(id=uuid.uuid4())
+                keys.append(prepare_data_key(patient.id))
+                _apply(patient, record)
+                patients.append(patient)
+                for establishment_id in record["establishment_ids"]:
+                    by_establishment.setdefault(establishment_id, []).append(patient)
+            DataKey.objects.bulk_create(keys)
+            Patient.objects.bulk_create(patients)
+            for establishment_id, members in by_establishment.items():
+                for patient, ipp in zip(
+                    members, _allocate_ipps(establishment_id, len(members)), strict=True
+                ):
+                    identifiers.append(_identifier(patient, establishment_id, ipp))
+            ExternalIdentifier.objects.bulk_create(identifiers)
+        total += len(batch)
+        ledger.bulk_count = total
+        if progress:
+            progress(len(batch))
+    return total

@@ -1,0 +1,36 @@
+"""From a request's signed-in, second-factor-verified user to the guard's Actor."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from carnet.guard.actors import Actor
+from carnet.guard.http import client_ip
+
+from .models import Membership
+
+
+def actor_from_request(request: HttpRequest) -> Actor | None:
+    cached = getattr(request, "_carnet_actor", None)
+    if cached is not None:
+        return cached
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if not user.is_verified():
+        return None
+    memberships = list(
+        Membership.objects.filter(user=user).values_list("establishment_id", "unit_id")
+    )
+    actor = Actor(
+        user_id=user.pk,
+        username=user.username,
+        role=user.role,
+        establishment_ids=frozenset(e for e, _ in memberships),
+        unit_ids=frozenset(u for _, u in memberships if u is not None),
+        request_id=getattr(request, "request_id", ""),
+        client_ip=client_ip(request),
+        verified=True,
+    )
+    request._carnet_actor = actor  # type: ignore[attr-defined]
+    return actor

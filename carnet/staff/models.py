@@ -1,0 +1,53 @@
+"""Accounts (one custom user model for staff and, later, patients), practitioners with their
+RPPS, and memberships in establishments and units."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from carnet.guard.policy import Role
+from carnet.organisations.identifiers import validate_rpps
+from carnet.organisations.models import Establishment, Unit
+
+
+class User(AbstractUser):
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+
+    class Meta:
+        indexes = [models.Index(fields=["role"], name="staff_user_role")]
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Practitioner(models.Model):
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="practitioner")
+    rpps = models.CharField("RPPS", max_length=11, unique=True, validators=[validate_rpps])
+    specialty = models.CharField(_("specialty"), max_length=100)
+
+    class Meta:
+        ordering = ["user__last_name"]
+
+    def __str__(self) -> str:
+        return f"Dr {self.user.display_name} ({self.specialty})"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.PROTECT, related_name="memberships"
+    )
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, null=True, blank=True, related_name="memberships"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "establishment", "unit"], name="membership_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.establishment}"

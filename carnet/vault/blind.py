@@ -1,0 +1,41 @@
+"""Blind indexes: keyed HMAC-SHA256 of a normalised value, truncated to a few bits.
+
+The key is derived from the key-encryption key (HKDF) and never stored. Truncation is on
+purpose: each index value stands for many different plaintexts, so a stolen database shows
+buckets, not values. The caller picks the width for its population and filters the
+candidates after opening them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+from functools import cache
+from hashlib import sha256
+
+from .keyring import load_keyring
+
+
+def normalise(value: str) -> str:
+    """Upper case, accents removed, only A-Z and 0-9 kept: 'Le Gall-Hervé' -> 'LEGALLHERVE'."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(ch for ch in stripped.upper() if ch.isascii() and ch.isalnum())
+
+
+@cache
+def _base_mac() -> hmac.HMAC:
+    return hmac.new(load_keyring().index_key, digestmod=sha256)
+
+
+def reset_cache() -> None:
+    _base_mac.cache_clear()
+
+
+def blind_index(kind: str, value: str, bits: int) -> int:
+    """An integer of `bits` bits (at most 31, so it fits any integer column)."""
+    if not 1 <= bits <= 31:
+        raise ValueError("a blind index is 1 to 31 bits wide")
+    mac = _base_mac().copy()
+    mac.update(kind.encode() + b"\x00" + value.encode())
+    return int.from_bytes(mac.digest()[:4], "big") >> (32 - bits)

@@ -1,0 +1,88 @@
+"""Data keys: create, fetch (unwrapped, cached in the opening scope), shred."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from .keyring import load_keyring
+from .models import DataKey
+from .scope import current_scope, require
+from .sealing import associated_data, new_data_key, seal, unseal, unwrap_key, wrap_key
+
+
+class Shredded(Exception):
+    """The owner's data key was destroyed: their sealed values are gone for good."""
+
+
+def prepare_data_key(owner: object) -> DataKey:
+    """A new wrapped data key row for `owner` (not saved: callers bulk-insert them). The raw
+    key stays in the current scope so values can be sealed before the row is written."""
+    owner_text = str(owner)
+    ring = load_keyring()
+    raw = new_data_key()
+    scope = current_scope()
+    if scope is not None:
+        scope.keys[owner_text] = raw
+    return DataKey(
+        owner=owner,
+        wrapped=wrap_key(ring.kek(ring.current), raw, owner_text, ring.current),
+        kek_version=ring.current,
+    )
+
+
+def create_data_key(owner: object) -> DataKey:
+    row = prepare_data_key(owner)
+    row.save(force_insert=True)
+    return row
+
+
+def _unwrap(row: DataKey) -> bytes:
+    if row.wrapped is None:
+        raise Shredded(str(row.owner))
+    ring = load_keyring()
+    return unwrap_key(
+        ring.kek(row.kek_version), bytes(row.wrapped), str(row.owner), row.kek_version
+    )
+
+
+def data_key(owner: str) -> bytes:
+    scope = require(owner)
+    key = scope.keys.get(owner)
+    if key is None:
+        row = DataKey.objects.filter(owner=owner).first()
+        if row is None:
+            raise Shredded(owner)
+        key = scope.keys[owner] = _unwrap(row)
+    return key
+
+
+def preload(owners: Iterable[str]) -> None:
+    """Unwraps the keys of many admitted owners in one query (search result pages)."""
+    scope = current_scope()
+    if scope is None:
+        return
+    wanted = [o for o in owners if o not in scope.keys and scope.admits(o)]
+    for row in DataKey.objects.filter(owner__in=wanted):
+        if row.wrapped is not None:
+            scope.keys[str(row.owner)] = _unwrap(row)
+
+
+def seal_value(owner: str, place: str, plaintext: str) -> bytes:
+    return seal(data_key(owner), plaintext.encode(), associated_data(owner, place))
+
+
+def open_value(owner: str, place: str, blob: bytes) -> str:
+    return unseal(data_key(owner), blob, associated_data(owner, place)).decode()
+
+
+def shred(owner: object) -> bool:
+    """Destroys the owner's data key. Every sealed value of theirs becomes unreadable."""
+    scope = current_scope()
+    if scope is not None:
+        scope.keys.pop(str(owner), None)
+    updated = DataKey.objects.filter(owner=owner, wrapped__isnull=False).update(
+        wrapped=None, shredded_at=timezone.now()
+    )
+    return bool(updated)

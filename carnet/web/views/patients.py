@@ -1,0 +1,102 @@
+"""Patient search and identity pages. Each view parses input, calls one function of the
+patients domain (which goes through the guard), and renders what it was handed."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from carnet.guard.actors import Actor, actor_for_request
+from carnet.guard.http import staff_view
+from carnet.guard.policy import Capability
+from carnet.patients.forms import IdentityForm
+from carnet.patients.selectors import (
+    SearchQuery,
+    open_identity,
+    practitioners_for,
+    search_identities,
+)
+from carnet.patients.services import StaleIdentity, create_identity, update_identity
+
+from ..forms import SearchForm
+
+
+def _actor(request: HttpRequest) -> Actor:
+    actor = actor_for_request(request)
+    assert actor is not None
+    return actor
+
+
+@staff_view("patients.search", Capability.SEARCH_IDENTITY)
+def search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None)
+    outcome = None
+    if form.has_criteria() and form.is_valid():
+        outcome = search_identities(actor=_actor(request), query=SearchQuery(**form.cleaned_data))
+    template = "web/patients/_results.html" if request.htmx else "web/patients/search.html"
+    return render(request, template, {"form": form, "outcome": outcome})
+
+
+@staff_view("patients.view", Capability.VIEW_IDENTITY)
+def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
+    card = open_identity(actor=_actor(request), patient_id=patient_id)
+    return render(request, "web/patients/detail.html", {"card": card})
+
+
+def _apply_domain_errors(form: IdentityForm, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            for item in errors:
+                form.add_error(field if field in form.fields else None, item)
+    else:
+        form.add_error(None, error)
+
+
+@staff_view("patients.create", Capability.CREATE_IDENTITY)
+def create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    form = IdentityForm(request.POST or None, practitioners=practitioners_for(actor))
+    if request.method == "POST" and form.is_valid():
+        try:
+            card = create_identity(actor=actor, data=form.cleaned_data)
+        except ValidationError as error:
+            _apply_domain_errors(form, error)
+        else:
+            messages.success(request, _("Identity created."))
+            return redirect("web:patient_detail", patient_id=card.id)
+    status = 400 if form.errors else 200
+    return render(request, "web/patients/form.html", {"form": form, "card": None}, status=status)
+
+
+@staff_view("patients.edit", Capability.EDIT_IDENTITY)
+def edit(request: HttpRequest, patient_id: str) -> HttpResponse:
+    actor = _actor(request)
+    card = open_identity(actor=actor, patient_id=patient_id)
+    practitioners = practitioners_for(actor)
+    if request.method != "POST":
+        form = IdentityForm(initial=card.form_initial(), practitioners=practitioners)
+        return render(request, "web/patients/form.html", {"form": form, "card": card})
+    form = IdentityForm(request.POST, practitioners=practitioners)
+    if form.is_valid():
+        try:
+            version = int(request.POST.get("version", "0"))
+            card = update_identity(
+                actor=actor, patient_id=card.id, data=form.cleaned_data, version=version
+            )
+        except StaleIdentity:
+            form.add_error(
+                None,
+                _(
+                    "Someone changed this identity since you opened it: nothing was saved. "
+                    "Open it again to see the current version."
+                ),
+            )
+        except ValidationError as error:
+            _apply_domain_errors(form, error)
+        else:
+            messages.success(request, _("Identity saved."))
+            return redirect("web:patient_detail", patient_id=card.id)
+    return render(request, "web/patients/form.html", {"form": form, "card": card}, status=400)

@@ -1,0 +1,103 @@
+"""Factories for the structure and staff; patients are made through the domain's services
+(the only way they can be made, sealed and indexed)."""
+
+import datetime
+import itertools
+
+import factory
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from carnet.guard.actors import system_actor
+from carnet.guard.boundary import system_job
+from carnet.guard.policy import Role
+from carnet.organisations.identifiers import with_luhn_key
+from carnet.organisations.models import Establishment, Group, Unit
+from carnet.patients.services import create_identity
+from carnet.staff.models import Membership, Practitioner, User
+
+_numbers = itertools.count(1)
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    name = factory.Sequence(lambda n: f"Groupe {n}")
+
+
+class EstablishmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Establishment
+
+    group = factory.SubFactory(GroupFactory)
+    name = factory.Sequence(lambda n: f"Clinique {n}")
+    finess = factory.Sequence(lambda n: with_luhn_key(f"69{n:06d}"))
+    kind = "clinic"
+    city = "Lyon"
+
+
+class UnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Unit
+
+    establishment = factory.SubFactory(EstablishmentFactory)
+    name = factory.Sequence(lambda n: f"Service {n}")
+    code = factory.Sequence(lambda n: f"S{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Camille"
+    last_name = factory.Sequence(lambda n: f"Agent{n}")
+    role = Role.SECRETARY
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @factory.post_generation
+    def establishments(self, create, extracted, **kwargs):
+        for establishment in extracted or []:
+            Membership.objects.create(user=self, establishment=establishment)
+        self.save()
+
+
+def practitioner_for(user: User) -> Practitioner:
+    return Practitioner.objects.create(
+        user=user, rpps=with_luhn_key(f"10{next(_numbers):08d}"), specialty="Médecine générale"
+    )
+
+
+def totp_device(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+
+
+IDENTITY = {
+    "status": "provisional",
+    "sex": "F",
+    "birth_surname": "DURAND",
+    "first_names": "Marie Louise",
+    "used_surname": "",
+    "used_first_name": "",
+    "birth_date": datetime.date(1980, 5, 17),
+    "birthplace_code": "69123",
+    "nir": "",
+    "address_line": "12 rue de la République",
+    "postal_code": "69002",
+    "city": "Lyon",
+    "country": "France",
+    "phone": "+33612345678",
+    "email": "marie.durand@example.fr",
+    "treating_doctor": None,
+}
+
+
+def make_patient(establishment: Establishment, **values) -> str:
+    """Creates one identity through the domain service, as a system job; returns its id."""
+    actor = system_actor("tests")
+    with system_job(actor, "tests.create_patient"):
+        card = create_identity(
+            actor=actor, data={**IDENTITY, **values}, establishment_id=establishment.pk
+        )
+    return card.id
