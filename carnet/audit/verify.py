@@ -3,8 +3,10 @@ anchor. Reports the first problem of each chain as altered, deleted, inserted or
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from .chain import GENESIS, anchor_hash, canonical, entry_hash
 from .models import Anchor, AuditEntry, ChainHead
@@ -54,41 +56,58 @@ class Report:
         return not self.findings
 
 
+LOOKAHEAD = 1000
+
+
+def _classify(row: tuple, prev: str, expected_seq: int, ahead: list[tuple]) -> Finding | None:
+    """Names the first problem at `row`, using the rows just after it to tell an altered
+    entry from one slipped in or moved (an attacker without the key cannot re-hash)."""
+    chain, seq, prev_hash, stored = row[0], row[1], row[14], row[15]
+    intact = entry_hash(prev_hash, canonical(*row[:14])) == stored
+    if intact and prev_hash == prev and seq == expected_seq:
+        return None
+    if any(later[15] == prev_hash for later in ahead):
+        return Finding("reordered", chain, seq, "follows an entry that now comes after it")
+    if seq > expected_seq and prev_hash != prev and intact:
+        return Finding(
+            "deleted", chain, expected_seq, f"entries {expected_seq}..{seq - 1} are missing"
+        )
+    following = ahead[0] if ahead else None
+    if not intact:
+        if following is not None and following[14] == prev_hash and prev_hash == prev:
+            return Finding("inserted", chain, seq, "an entry was slipped in before the next one")
+        return Finding("altered", chain, seq, "content does not match its keyed hash")
+    if prev_hash != prev:
+        return Finding("deleted", chain, seq, "does not follow the entry before it")
+    return Finding("inserted", chain, seq, f"expected position {expected_seq}")
+
+
 def _verify_chain(
     chain: int, head: ChainHead | None, tick: Callable[[int], None], report: Report
-) -> dict[int, str]:
+) -> None:
+    """Walks one chain in order, holding only a bounded window of rows."""
     expected_seq, prev = 1, GENESIS
-    seen: dict[str, int] = {}
-    hashes: dict[int, str] = {}
-    rows = (
+    rows = iter(
         AuditEntry.objects.filter(chain=chain)
         .order_by("seq")
         .values_list(*FIELDS)
         .iterator(chunk_size=5000)
     )
+    buffer: deque[tuple] = deque()
     pending = 0
     finding: Finding | None = None
-    for row in rows:
+    while True:
+        row = buffer.popleft() if buffer else next(rows, None)
+        if row is None:
+            break
         seq, prev_hash, stored = row[1], row[14], row[15]
-        recomputed = entry_hash(prev_hash, canonical(*row[:14]))
-        if finding is None:
-            if seq > expected_seq and prev_hash != prev:
-                finding = Finding(
-                    "deleted", chain, expected_seq, f"entries {expected_seq}..{seq - 1} are missing"
-                )
-            elif recomputed != stored:
-                finding = Finding("altered", chain, seq, "content does not match its hash")
-            elif prev_hash != prev:
-                kind = (
-                    "reordered" if prev_hash in seen and seen[prev_hash] != seq - 1 else "inserted"
-                )
-                if prev_hash not in seen and seq == expected_seq:
-                    kind = "inserted"
-                finding = Finding(kind, chain, seq, "does not follow the entry before it")
-            elif seq != expected_seq:
-                finding = Finding("inserted", chain, seq, f"expected position {expected_seq}")
-        seen[stored] = seq
-        hashes[seq] = stored
+        if finding is None and (
+            prev_hash != prev
+            or seq != expected_seq
+            or entry_hash(prev_hash, canonical(*row[:14])) != stored
+        ):
+            buffer.extend(islice(rows, LOOKAHEAD - len(buffer)))
+            finding = _classify(row, prev, expected_seq, list(buffer))
         prev, expected_seq = stored, seq + 1
         report.entries += 1
         pending += 1
@@ -106,7 +125,26 @@ def _verify_chain(
             finding = Finding("inserted", chain, head.seq + 1, "entries beyond the chain head")
     if finding is not None:
         report.findings.append(finding)
-    return hashes
+
+
+def _verify_anchors(report: Report) -> None:
+    prev = GENESIS
+    for anchor in Anchor.objects.order_by("id").iterator():
+        report.anchors += 1
+        if anchor.prev_hash != prev or anchor_hash(prev, anchor.at, anchor.heads) != anchor.hash:
+            report.findings.append(Finding("anchor", None, anchor.id, "anchor altered or removed"))
+            return
+        for item in anchor.heads.split():
+            chain_text, seq_text, digest = item.split(":")
+            chain, seq = int(chain_text), int(seq_text)
+            if not seq:
+                continue
+            stored = AuditEntry.objects.filter(chain=chain, seq=seq).values_list("hash", flat=True)
+            if list(stored) != [digest]:
+                report.findings.append(
+                    Finding("anchor", chain, seq, f"anchor {anchor.id} no longer matches the chain")
+                )
+        prev = anchor.hash
 
 
 def verify(progress: Callable[[int], None] | None = None) -> Report:
@@ -115,24 +153,10 @@ def verify(progress: Callable[[int], None] | None = None) -> Report:
     report = Report()
     heads = {h.chain: h for h in ChainHead.objects.all()}
     chains = sorted(set(heads) | set(AuditEntry.objects.values_list("chain", flat=True).distinct()))
-    hashes_by_chain = {}
     for chain in chains:
-        hashes_by_chain[chain] = _verify_chain(chain, heads.get(chain), tick, report)
+        _verify_chain(chain, heads.get(chain), tick, report)
         report.chains += 1
-    prev = GENESIS
-    for anchor in Anchor.objects.order_by("id"):
-        report.anchors += 1
-        if anchor.prev_hash != prev or anchor_hash(prev, anchor.at, anchor.heads) != anchor.hash:
-            report.findings.append(Finding("anchor", None, anchor.id, "anchor altered or removed"))
-            break
-        for item in anchor.heads.split():
-            chain_text, seq_text, digest = item.split(":")
-            chain, seq = int(chain_text), int(seq_text)
-            if seq and hashes_by_chain.get(chain, {}).get(seq) != digest:
-                report.findings.append(
-                    Finding("anchor", chain, seq, f"anchor {anchor.id} no longer matches the chain")
-                )
-        prev = anchor.hash
+    _verify_anchors(report)
     return report
 
 

@@ -45,8 +45,10 @@ class StaffAuthenticationForm(AuthenticationForm):
 
 @public_view
 def login_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and request.user.is_verified():
-        return redirect("web:dashboard")
+    if request.user.is_authenticated:
+        if request.user.is_verified():
+            return redirect("web:dashboard")
+        return _after_password(request, _next_url(request))
     form = StaffAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
         auth.login(request, form.get_user())

@@ -1,0 +1,185 @@
+"""Tamper-evidence: someone with the database owner's rights (the triggers dropped) alters,
+deletes, inserts or reorders audit entries; `carnet audit verify` names each."""
+
+import hashlib
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from carnet.audit import triggers
+from carnet.audit.chain import GENESIS, Record, append, canonical, write_anchor
+from carnet.audit.models import Anchor, AuditEntry
+from carnet.audit.verify import verify
+
+pytestmark = pytest.mark.django_db
+CHAIN_LENGTH = 12
+
+
+@pytest.fixture
+def chain(settings):
+    """Twelve entries on one chain; returns the chain number."""
+    settings.CARNET_AUDIT_CHAINS = 1
+    for n in range(CHAIN_LENGTH):
+        append(
+            Record(
+                actor_id=7,
+                actor="sec.moreau",
+                role="secretary",
+                action="patients.view",
+                outcome="allowed",
+                request_id=f"request-{n}",
+                patients=[f"00000000-0000-4000-8000-{n:012d}"],
+                client_ip="127.0.0.1",
+            )
+        )
+    return 0
+
+
+def _attacker() -> None:
+    """The attacker owns the database: the append-only triggers are the first to go."""
+    triggers.remove(connection)
+
+
+def _sql(statement: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def _only_finding():
+    report = verify()
+    assert not report.ok
+    return report.findings[0]
+
+
+def test_an_untouched_log_verifies(chain):
+    write_anchor()
+    report = verify()
+    assert report.ok, report.findings
+    assert report.entries == CHAIN_LENGTH and report.anchors == 1
+
+
+def test_the_database_refuses_update_and_delete(chain):
+    for attempt in (
+        lambda: AuditEntry.objects.filter(seq=3).update(reason="covered up"),
+        lambda: AuditEntry.objects.filter(seq=3).delete(),
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            attempt()
+    assert AuditEntry.objects.count() == CHAIN_LENGTH
+
+
+def test_an_altered_entry_is_named(chain):
+    _attacker()
+    _sql("UPDATE audit_auditentry SET patients = '' WHERE chain = 0 AND seq = 5")
+    finding = _only_finding()
+    assert (finding.kind, finding.seq) == ("altered", 5)
+
+
+def test_a_deleted_entry_is_named(chain):
+    _attacker()
+    _sql("DELETE FROM audit_auditentry WHERE chain = 0 AND seq = 5")
+    finding = _only_finding()
+    assert (finding.kind, finding.seq) == ("deleted", 5)
+
+
+def test_deleting_the_latest_entries_is_seen_from_the_chain_head(chain):
+    _attacker()
+    _sql("DELETE FROM audit_auditentry WHERE chain = 0 AND seq > 10")
+    finding = _only_finding()
+    assert (finding.kind, finding.seq) == ("deleted", 11)
+
+
+def _forged_row(seq: int, prev_hash: str) -> list:
+    entry = AuditEntry.objects.get(chain=0, seq=seq - 1)
+    content = canonical(
+        0,
+        seq,
+        entry.at,
+        1,
+        "intruder",
+        "secretary",
+        None,
+        "patients.view",
+        "allowed",
+        "",
+        0,
+        "",
+        "forged",
+        None,
+    )
+    # Without the key the attacker can only use a plain hash.
+    forged_hash = hashlib.sha256((prev_hash + "\x1e" + content).encode()).hexdigest()
+    return [
+        0,
+        seq,
+        entry.at,
+        1,
+        "intruder",
+        "secretary",
+        "patients.view",
+        "allowed",
+        "",
+        0,
+        "",
+        "forged",
+        prev_hash,
+        forged_hash,
+    ]
+
+
+def _insert(row: list) -> None:
+    _sql(
+        "INSERT INTO audit_auditentry (chain, seq, at, actor_id, actor, role, action, outcome, "
+        "patients, patient_count, reason, request_id, prev_hash, hash) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        row,
+    )
+
+
+def test_an_entry_slipped_into_the_middle_is_named(chain):
+    _attacker()
+    _sql("UPDATE audit_auditentry SET seq = seq + 1000 WHERE chain = 0 AND seq >= 5")
+    _sql("UPDATE audit_auditentry SET seq = seq - 999 WHERE chain = 0 AND seq >= 1005")
+    previous = AuditEntry.objects.get(chain=0, seq=4).hash
+    _insert(_forged_row(5, previous))
+    finding = _only_finding()
+    assert (finding.kind, finding.seq) == ("inserted", 5)
+
+
+def test_an_entry_appended_behind_the_head_is_named(chain):
+    _attacker()
+    last = AuditEntry.objects.get(chain=0, seq=CHAIN_LENGTH).hash
+    _insert(_forged_row(CHAIN_LENGTH + 1, last))
+    finding = _only_finding()
+    assert finding.seq == CHAIN_LENGTH + 1 and finding.kind in {"inserted", "altered"}
+
+
+def test_reordered_entries_are_named(chain):
+    _attacker()
+    _sql("UPDATE audit_auditentry SET seq = 1000 WHERE chain = 0 AND seq = 5")
+    _sql("UPDATE audit_auditentry SET seq = 5 WHERE chain = 0 AND seq = 6")
+    _sql("UPDATE audit_auditentry SET seq = 6 WHERE chain = 0 AND seq = 1000")
+    finding = _only_finding()
+    assert (finding.kind, finding.seq) == ("reordered", 5)
+
+
+def test_a_rewritten_anchor_is_named(chain):
+    anchor = write_anchor()
+    _attacker()
+    _sql("UPDATE audit_anchor SET heads = %s WHERE id = %s", ["0:3:" + GENESIS, anchor.id])
+    finding = _only_finding()
+    assert finding.kind == "anchor"
+    assert Anchor.objects.count() == 1
+
+
+def test_the_command_fails_loudly_on_tampering_and_passes_otherwise(chain, capsys):
+    call_command("audit", "verify", "--no-progress")
+    assert "audit log intact: 12 entries" in capsys.readouterr().out
+    _attacker()
+    _sql("UPDATE audit_auditentry SET actor = 'someone-else' WHERE chain = 0 AND seq = 2")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("audit", "verify", "--no-progress")
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "NOT intact" in out and "altered: chain 0 entry 2" in out

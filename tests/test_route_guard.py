@@ -1,0 +1,103 @@
+"""Every route, visited by every role and by anonymous clients, either refuses or goes through
+the guard and shows in the audit log; a route added without a guard rule is refused."""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from carnet.audit.models import AuditEntry
+from carnet.guard.http import ROUTE_ATTRIBUTE
+from carnet.guard.policy import Role
+
+from .conftest import signed_in_client
+from .factories import UserFactory, make_patient
+
+pytestmark = pytest.mark.django_db
+SURNAME = "ROUTEWALKER"
+
+
+def _routes(patterns=None, prefix=""):
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern
+
+
+def _concrete(route: str, patient_id: str) -> str:
+    path = re.sub(r"<uuid:[^>]+>", patient_id, route)
+    path = re.sub(r"<int:[^>]+>", "1", path)
+    path = re.sub(r"<(?:str|slug|path):[^>]+>", "x", path)
+    return "/" + path.lstrip("^").rstrip("$")
+
+
+@pytest.fixture
+def visitors(establishment):
+    """One signed-in client per role, plus anonymous and password-only (no second factor)."""
+    clients = {"anonymous": Client()}
+    for role in Role.values:
+        clients[role] = signed_in_client(UserFactory(role=role, establishments=[establishment]))
+    half = UserFactory(role=Role.SECRETARY, establishments=[establishment])
+    half_client = Client()
+    half_client.force_login(half)
+    clients["password-only"] = half_client
+    return clients
+
+
+def test_every_view_declares_a_guard_rule():
+    missing = [route for route, p in _routes() if not getattr(p.callback, ROUTE_ATTRIBUTE, None)]
+    assert missing == []
+
+
+def test_every_route_refuses_or_is_audited_for_every_visitor(establishment, visitors):
+    patient = make_patient(establishment, birth_surname=SURNAME)
+    routes = list(_routes())
+    assert len(routes) >= 10
+    checked = 0
+    for route, pattern in routes:
+        path = _concrete(route, patient)
+        public = getattr(pattern.callback, ROUTE_ATTRIBUTE) == "public"
+        for who, client in visitors.items():
+            for method in ("get", "post"):
+                response = getattr(client, method)(path)
+                request_id = response["X-Request-ID"]
+                entries = AuditEntry.objects.filter(request_id=request_id)
+                body = response.content.decode(errors="replace")
+                where = f"{method.upper()} {path} as {who} -> {response.status_code}"
+                if SURNAME in body:
+                    assert entries.filter(outcome="allowed", patients__contains=patient).exists(), (
+                        where
+                    )
+                if public:
+                    assert SURNAME not in body, where
+                    continue
+                to_login = response.status_code == 302 and "/login/" in response["Location"]
+                assert to_login or entries.exists(), where
+                if who in ("anonymous", "password-only"):
+                    assert to_login, where
+                checked += 1
+    guarded = sum(1 for _, p in routes if getattr(p.callback, ROUTE_ATTRIBUTE) != "public")
+    assert checked == guarded * len(visitors) * 2 > 0
+
+
+@pytest.mark.urls("tests.unguarded_urls")
+def test_a_route_without_a_guard_rule_is_refused_and_recorded(staff):
+    user, client = staff(Role.PRACTITIONER)
+    response = client.get("/forgotten/")
+    assert response.status_code == 404
+    assert b"patient data would be here" not in response.content
+    entry = AuditEntry.objects.get(request_id=response["X-Request-ID"])
+    assert (entry.action, entry.outcome) == ("route.unguarded", "refused")
+    assert entry.actor == user.username
+    anonymous = Client().get("/forgotten/")
+    assert anonymous.status_code == 404 and b"patient data" not in anonymous.content
+
+
+def test_the_patient_page_is_audited_with_the_patient(staff, patient):
+    user, client = staff(Role.SECRETARY)
+    response = client.get(reverse("web:patient_detail", args=[patient]))
+    entry = AuditEntry.objects.get(request_id=response["X-Request-ID"])
+    assert (entry.action, entry.outcome, entry.patients) == ("patients.view", "allowed", patient)
+    assert entry.actor_id == user.pk and entry.role == Role.SECRETARY
