@@ -35,7 +35,7 @@ def test_secretary_creates_an_identity_and_sees_it(staff):
     assert "DURAND" in page and "Marie Louise" in page and "+33612345678" in page
     assert Patient.objects.count() == 1
     entry = AuditEntry.objects.filter(action="patients.create").get()
-    assert entry.outcome == "allowed" and entry.patients == str(Patient.objects.get().id)
+    assert entry.outcome == "allowed" and entry.patients == f"{Patient.objects.get().id}:created"
 
 
 @pytest.mark.parametrize(

@@ -112,4 +112,4 @@ def test_candidates_that_do_not_match_are_never_exposed(establishment):
     make_patient(establishment, birth_surname="DUPUIS", birth_date=DAY)
     outcome = _search(establishment, surname="DUPON", birth_date=DAY)
     assert [r.id for r in outcome.rows] == [wanted]
-    assert AuditEntry.objects.get(request_id="search-1").patients == wanted
+    assert AuditEntry.objects.get(request_id="search-1").patients == f"{wanted}:outside"

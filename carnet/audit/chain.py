@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -39,7 +39,8 @@ class Record:
     outcome: str
     request_id: str
     establishment_id: int | None = None
-    patients: Iterable[object] = field(default_factory=tuple)
+    # Patient ids, or patient id -> what opened it (a care relationship kind, "outside", ...).
+    patients: Iterable[object] | Mapping[str, str] = field(default_factory=tuple)
     patient_count: int | None = None
     reason: str = ""
     client_ip: str | None = None
@@ -120,8 +121,11 @@ def _locked_head(chain: int) -> ChainHead:
 
 def append(record: Record) -> AuditEntry:
     """Writes one entry (and its per-patient rows) in the caller's transaction."""
-    patient_ids = sorted({str(p) for p in record.patients})
-    count = len(patient_ids) if record.patient_count is None else record.patient_count
+    if isinstance(record.patients, Mapping):
+        items = sorted((str(p), str(k)) for p, k in record.patients.items())
+    else:
+        items = [(p, "") for p in sorted({str(p) for p in record.patients})]
+    count = len(items) if record.patient_count is None else record.patient_count
     with transaction.atomic():
         chain = chain_for(record.request_id)
         head = _locked_head(chain)
@@ -136,7 +140,7 @@ def append(record: Record) -> AuditEntry:
             establishment_id=record.establishment_id,
             action=record.action,
             outcome=record.outcome,
-            patients=" ".join(patient_ids),
+            patients=" ".join(f"{p}:{k}" if k else p for p, k in items),
             patient_count=count,
             reason=record.reason,
             request_id=record.request_id,
@@ -146,10 +150,16 @@ def append(record: Record) -> AuditEntry:
         entry.hash = entry_hash(head.hash, content_of(entry))
         entry.save(force_insert=True)
         ChainHead.objects.filter(chain=chain).update(seq=entry.seq, hash=entry.hash)
-        if patient_ids:
+        if items:
             AuditSubject.objects.bulk_create(
-                AuditSubject(entry_id=entry.id, patient_id=p, actor_id=record.actor_id, at=at)
-                for p in patient_ids
+                AuditSubject(
+                    entry_id=entry.id,
+                    patient_id=p,
+                    relationship=k,
+                    actor_id=record.actor_id,
+                    at=at,
+                )
+                for p, k in items
             )
     return entry
 

@@ -24,7 +24,9 @@ class AuditEntry(models.Model):
     establishment_id = models.BigIntegerField(null=True)
     action = models.CharField(max_length=64)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    patients = models.TextField(blank=True, help_text="space-separated patient ids")
+    patients = models.TextField(
+        blank=True, help_text="space-separated patient ids, each with what opened it (id:kind)"
+    )
     patient_count = models.PositiveIntegerField(default=0)
     reason = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, db_index=True)
@@ -49,6 +51,7 @@ class AuditSubject(models.Model):
     id = models.BigAutoField(primary_key=True)
     entry_id = models.BigIntegerField()
     patient_id = models.UUIDField()
+    relationship = models.CharField(max_length=32, blank=True)
     actor_id = models.BigIntegerField(null=True)
     at = models.DateTimeField()
 

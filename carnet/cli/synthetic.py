@@ -98,6 +98,7 @@ def identities(
                 "status": "provisional",
                 "nir": "",
                 "used_surname": "",
+                "canary": False,
                 "establishment_ids": [rng.choice(establishment_ids)],
             }
             continue
@@ -132,6 +133,8 @@ def identities(
             "treating_doctor": rng.choice(practitioner_ids)
             if practitioner_ids and rng.random() < 0.3
             else None,
+            # About one in five hundred is a canary: looks like anyone, is no one.
+            "canary": rng.random() < 0.002,
             "establishment_ids": rng.sample(
                 establishment_ids, k=1 if rng.random() < 0.8 else min(2, len(establishment_ids))
             ),

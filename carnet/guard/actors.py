@@ -21,6 +21,7 @@ class Actor:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     client_ip: str | None = None
     verified: bool = False
+    stepped_up: bool = False
 
     @property
     def is_system(self) -> bool:
@@ -49,3 +50,18 @@ def actor_for_request(request: Any) -> Actor | None:
     if _resolver is None:
         return None
     return _resolver(request)
+
+
+_second_factor: Callable[[int, str], tuple[bool, str]] | None = None
+
+
+def register_second_factor(verifier: Callable[[int, str], tuple[bool, str]]) -> None:
+    """The staff domain tells the guard how to check a second-factor code for an account."""
+    global _second_factor
+    _second_factor = verifier
+
+
+def check_second_factor(actor: Actor, token: str) -> tuple[bool, str]:
+    if _second_factor is None or actor.user_id is None:
+        return False, "no second factor"
+    return _second_factor(actor.user_id, token)

@@ -5,3 +5,6 @@ class GuardConfig(AppConfig):
     name = "carnet.guard"
     label = "guard"
     verbose_name = "Guard"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401

@@ -1,9 +1,11 @@
 """Guarded units of work and the decisions inside them.
 
 A boundary is one request or one command: it opens the vault's opening scope, collects every
-patient the guard hands over (the exposure of that unit), and on a normal end writes one
-audit entry in the caller's transaction. A refusal raises `Refused`; the caller records it
-after rolling back, so the refusal entry survives and no half-built response leaves.
+patient the guard hands over with the relationship that opened it (or `outside`), and on a
+normal end writes one audit entry in the caller's transaction. Each decision, in order:
+canary (containment), care relationship, establishment reach, exposure budget (step-up or
+containment) — all before any value is opened for the response. A refusal raises `Refused`;
+the caller records it (and contains, for `Contained`) after rolling back.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from carnet.audit.models import Outcome
 from carnet.vault import keys as vault_keys
 from carnet.vault import scope as vault_scope
 
+from . import budgets, canaries, relationships
 from .actors import Actor
+from .models import OUTSIDE
 from .policy import Capability, role_may
 
 
@@ -34,19 +38,44 @@ class Refused(Exception):
         self.not_found = not_found
 
 
+class StepUp(Refused):
+    """Past the soft limit: confirm with the second factor and a reason, then go on."""
+
+    def __init__(self) -> None:
+        super().__init__("step-up required (soft exposure limit)", not_found=False)
+
+
+class Contained(Refused):
+    """Past the hard limit, or a canary touched: the account is locked in this request."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        patients: Iterable[str] = (),
+        canary: bool = False,
+        exposed_before: int = 0,
+    ) -> None:
+        super().__init__(reason, patients=patients, not_found=False)
+        self.canary = canary
+        self.exposed_before = exposed_before
+
+
 @dataclass(frozen=True)
 class Subject:
-    """A patient as the guard sees it: an id and the establishments that know them."""
+    """A patient as the guard sees it: id, the establishments that know them, and the mark
+    that tells a canary to whoever holds the key."""
 
     patient_id: str
     establishment_ids: frozenset[int]
+    mark: bytes | None = None
 
 
 @dataclass
 class Ledger:
     actor: Actor
     action: str
-    exposed: set[str] = field(default_factory=set)
+    exposed: dict[str, str] = field(default_factory=dict)
     bulk_count: int | None = None
     reason: str = ""
 
@@ -54,7 +83,7 @@ class Ledger:
 _current: ContextVar[Ledger | None] = ContextVar("carnet_guard_ledger", default=None)
 
 
-def _record(ledger: Ledger, outcome: str, reason: str, patients: Iterable[str]) -> None:
+def _record(ledger: Ledger, outcome: str, reason: str, patients: object) -> None:
     actor = ledger.actor
     append(
         Record(
@@ -64,7 +93,7 @@ def _record(ledger: Ledger, outcome: str, reason: str, patients: Iterable[str]) 
             establishment_id=actor.establishment_id,
             action=ledger.action,
             outcome=outcome,
-            patients=patients,
+            patients=patients,  # type: ignore[arg-type]
             patient_count=ledger.bulk_count,
             reason=reason,
             request_id=actor.request_id,
@@ -86,7 +115,20 @@ def boundary(actor: Actor, action: str) -> Iterator[Ledger]:
 
 
 def record_refusal(actor: Actor, action: str, refusal: Refused) -> None:
-    """Writes the refusal in its own transaction (the refused work was rolled back)."""
+    """Writes the refusal in its own transaction (the refused work was rolled back); a
+    containment also locks the account, ends its sessions and alerts."""
+    if isinstance(refusal, Contained):
+        from .containment import contain
+
+        contain(
+            actor,
+            action,
+            reason=refusal.reason,
+            patients=refusal.patients,
+            canary=refusal.canary,
+            exposed_before=refusal.exposed_before,
+        )
+        return
     with transaction.atomic():
         _record(
             Ledger(actor=actor, action=action), Outcome.REFUSED, refusal.reason, refusal.patients
@@ -111,18 +153,38 @@ def _reaches(actor: Actor, subject: Subject) -> bool:
     return actor.is_system or bool(actor.establishment_ids & subject.establishment_ids)
 
 
-def _hand_over(ledger: Ledger, subject: Subject) -> None:
-    vault_scope.admit(subject.patient_id)
-    ledger.exposed.add(subject.patient_id)
+def _check_canaries(subjects: Iterable[Subject]) -> None:
+    for subject in subjects:
+        if canaries.is_canary(subject.patient_id, subject.mark):
+            raise Contained("canary record touched", patients=[subject.patient_id], canary=True)
+
+
+def _charge(actor: Actor, outside: Iterable[str], misses: int = 0) -> None:
+    try:
+        budgets.charge(actor, outside, misses=misses)
+    except budgets.StepUpRequired:
+        raise StepUp() from None
+    except budgets.OverBudget as over:
+        raise Contained(over.reason, exposed_before=over.exposed_before) from None
+
+
+def _decide(ledger: Ledger, subjects: list[Subject], *, misses: int = 0) -> list[Subject]:
+    """Canaries, relationships, reach and budget for subjects about to be handed over."""
+    actor = ledger.actor
+    _check_canaries(subjects)
+    kinds = relationships.kinds_for(actor, [s.patient_id for s in subjects])
+    allowed = [s for s in subjects if s.patient_id in kinds or _reaches(actor, s)]
+    outside = [s.patient_id for s in allowed if s.patient_id not in kinds]
+    _charge(actor, [p for p in outside if p not in ledger.exposed], misses)
+    for subject in allowed:
+        vault_scope.admit(subject.patient_id)
+        ledger.exposed[subject.patient_id] = kinds.get(subject.patient_id, OUTSIDE)
+    return allowed
 
 
 def admit(actor: Actor, capability: Capability, subjects: Iterable[Subject]) -> list[Subject]:
-    """The subjects this actor may see, each handed over and counted as exposed."""
-    ledger = require(actor, capability)
-    allowed = [s for s in subjects if _reaches(actor, s)]
-    for subject in allowed:
-        _hand_over(ledger, subject)
-    return allowed
+    """The subjects this actor may see, each handed over and counted."""
+    return _decide(require(actor, capability), list(subjects))
 
 
 def admit_one(actor: Actor, capability: Capability, subject: Subject | None) -> Subject:
@@ -130,18 +192,21 @@ def admit_one(actor: Actor, capability: Capability, subject: Subject | None) -> 
     ledger = require(actor, capability)
     if subject is None:
         raise Refused("no such patient")
-    if not _reaches(actor, subject):
-        raise Refused("patient outside the actor's establishments", patients=[subject.patient_id])
-    _hand_over(ledger, subject)
+    if not _decide(ledger, [subject]):
+        raise Refused(
+            "no relationship and outside the actor's establishments", patients=[subject.patient_id]
+        )
     return subject
 
 
 def admit_new(actor: Actor, capability: Capability, patient_id: str, establishment_id: int) -> None:
-    """A patient being created by this actor, in one of their establishments."""
+    """A patient being created by this actor, in one of their establishments: entered by the
+    actor, not exposed to them, so it is recorded but not charged."""
     ledger = require(actor, capability)
     if not actor.is_system and establishment_id not in actor.establishment_ids:
         raise Refused("establishment outside the actor's memberships", not_found=False)
-    _hand_over(ledger, Subject(patient_id, frozenset({establishment_id})))
+    vault_scope.admit(patient_id)
+    ledger.exposed[patient_id] = "created"
 
 
 def admit_bulk(actor: Actor, capability: Capability) -> Ledger:
@@ -154,17 +219,6 @@ def admit_bulk(actor: Actor, capability: Capability) -> Ledger:
     return ledger
 
 
-@contextmanager
-def system_job(actor: Actor, action: str) -> Iterator[Ledger]:
-    """A command's unit of work: one transaction, one audit entry, refusals recorded."""
-    try:
-        with transaction.atomic(), boundary(actor, action) as ledger:
-            yield ledger
-    except Refused as refusal:
-        record_refusal(actor, action, refusal)
-        raise
-
-
 def admit_matching(
     actor: Actor,
     capability: Capability,
@@ -173,8 +227,9 @@ def admit_matching(
     limit: int,
 ) -> tuple[list[Subject], bool]:
     """Search: candidates found by blind index are opened only to test `matches`; those that
-    match are handed over (and counted), up to `limit`; the others are withdrawn from the
-    opening scope unseen. Returns the matches and whether more were left out."""
+    match are decided like any access (canary, relationship, budget) and handed over, up to
+    `limit`; the others are withdrawn from the opening scope unseen. A search that finds
+    nobody is charged as a miss. Returns the matches and whether more were left out."""
     ledger = require(actor, capability)
     reachable = [s for s in subjects if _reaches(actor, s)]
     for subject in reachable:
@@ -185,9 +240,21 @@ def admit_matching(
     for subject in reachable:
         if len(found) < limit and matches(subject):
             found.append(subject)
-            ledger.exposed.add(subject.patient_id)
             continue
         if len(found) >= limit and not more and matches(subject):
             more = True
         vault_scope.withdraw(subject.patient_id)
-    return found, more
+    for subject in found:
+        vault_scope.withdraw(subject.patient_id)
+    return _decide(ledger, found, misses=0 if found else 1), more
+
+
+@contextmanager
+def system_job(actor: Actor, action: str) -> Iterator[Ledger]:
+    """A command's unit of work: one transaction, one audit entry, refusals recorded."""
+    try:
+        with transaction.atomic(), boundary(actor, action) as ledger:
+            yield ledger
+    except Refused as refusal:
+        record_refusal(actor, action, refusal)
+        raise

@@ -12,15 +12,16 @@ import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 
 from .actors import Actor, actor_for_request
-from .boundary import Refused, boundary, record_refusal, require
+from .boundary import Contained, Refused, StepUp, boundary, record_refusal, require
 from .policy import Capability
 
 ROUTE_ATTRIBUTE = "guard_route"
@@ -59,7 +60,19 @@ class SecurityHeadersMiddleware:
         return response
 
 
+STEP_UP_SESSION_KEY = "carnet_step_up_until"
+
+
 def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
+    if isinstance(refusal, Contained):
+        # The account is locked and its sessions are gone: this browser's too.
+        request.session.flush()
+        return render(request, "guard/contained.html", status=403)
+    if isinstance(refusal, StepUp):
+        target = resolve_url("web:step_up") + "?" + urlencode({"next": request.get_full_path()})
+        if request.htmx:  # type: ignore[attr-defined]
+            return HttpResponse(status=204, headers={"HX-Redirect": target})
+        return redirect(target)
     status = 404 if refusal.not_found else 403
     return render(request, "guard/refused.html", {"not_found": refusal.not_found}, status=status)
 

@@ -32,13 +32,17 @@ class Capability(StrEnum):
     USE_STAFF_PAGES = "staff.pages"
     VIEW_AUDIT = "audit.view"
     MANAGE_ACCOUNTS = "accounts.manage"
+    BREAK_GLASS = "guard.break_glass"
+    SECURITY_CONSOLE = "guard.console"
 
 
 _PATIENT_FACING = {Capability.SEARCH_IDENTITY, Capability.VIEW_IDENTITY}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
-    Role.PRACTITIONER: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
-    Role.NURSE: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
+    Role.PRACTITIONER: frozenset(
+        {Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS}
+    ),
+    Role.NURSE: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS}),
     Role.SECRETARY: frozenset(
         {
             Capability.USE_STAFF_PAGES,
@@ -49,7 +53,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     Role.LAB_TECHNICIAN: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
     Role.ADMINISTRATOR: frozenset({Capability.USE_STAFF_PAGES, Capability.MANAGE_ACCOUNTS}),
-    Role.SECURITY_OFFICER: frozenset({Capability.USE_STAFF_PAGES, Capability.VIEW_AUDIT}),
+    Role.SECURITY_OFFICER: frozenset(
+        {Capability.USE_STAFF_PAGES, Capability.VIEW_AUDIT, Capability.SECURITY_CONSOLE}
+    ),
     Role.PATIENT: frozenset(),
     Role.SCREEN: frozenset(),
     SYSTEM_ROLE: frozenset(
@@ -60,3 +66,29 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 
 def role_may(role: str, capability: Capability) -> bool:
     return capability in ROLE_CAPABILITIES.get(role, frozenset())
+
+
+# Exposure budgets: distinct patients outside any care relationship, per account, per sliding
+# window: (soft, hard). Past soft: step-up (second factor again, and a reason). Past hard:
+# containment. The week's hard limit is what a slow scraper meets; an establishment can only
+# tighten these (BudgetRule), a raise for one account goes through a security officer.
+WINDOWS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+_CLINICAL_BUDGET = {"hour": (6, 10), "day": (10, 15), "week": (15, 20)}
+_DESK_BUDGET = {"hour": (10, 15), "day": (14, 18), "week": (18, 20)}
+_NO_BUDGET = {"hour": (0, 0), "day": (0, 0), "week": (0, 0)}
+DEFAULT_BUDGETS: dict[str, dict[str, tuple[int, int]]] = {
+    Role.PRACTITIONER: _CLINICAL_BUDGET,
+    Role.NURSE: _CLINICAL_BUDGET,
+    Role.LAB_TECHNICIAN: _CLINICAL_BUDGET,
+    Role.SECRETARY: _DESK_BUDGET,
+}
+# Searches that find nobody: guessing names and birth dates is how a search is enumerated.
+MISS_BUDGET = {"hour": (10, 20), "day": (20, 30), "week": (30, 40)}
+# Break-the-glass openings per account and day before the account is contained.
+BREAK_GLASS_PER_DAY = 3
+BREAK_GLASS_HOURS = 4
+STEP_UP_MINUTES = 60
+
+
+def default_budget(role: str) -> dict[str, tuple[int, int]]:
+    return DEFAULT_BUDGETS.get(role, _NO_BUDGET)

@@ -39,7 +39,7 @@ class IdentityForm(forms.Form):
     used_surname = forms.CharField(label=_("Used surname"), max_length=100, required=False)
     used_first_name = forms.CharField(label=_("Used first name"), max_length=100, required=False)
     birth_date = forms.DateField(
-        label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Birth date"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
     )
     birthplace_code = forms.CharField(
         label=_("Birthplace (INSEE code)"), max_length=5, required=False

@@ -31,6 +31,8 @@ class Patient(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # 16 bytes: random, or a keyed mark for canaries (see carnet/guard/canaries.py).
+    mark = models.BinaryField(null=True)
     treating_doctor = models.ForeignKey(
         Practitioner, on_delete=models.SET_NULL, null=True, blank=True, related_name="patients"
     )

@@ -21,7 +21,8 @@ from .cards import IdentityCard, SearchRow, identity_card, search_row
 from .models import ExternalIdentifier, Patient
 from .validators import clean_nir
 
-MAX_RESULTS = 20
+# At most a soft limit's worth of rows: one search never locks a desk by itself.
+MAX_RESULTS = 10
 MIN_SURNAME_LETTERS = search_keys.PREFIX_LETTERS
 
 
@@ -47,7 +48,7 @@ VAGUE = _(
 )
 
 
-def _with_relations(queryset: QuerySet) -> QuerySet:
+def with_relations(queryset: QuerySet) -> QuerySet:
     return queryset.select_related("treating_doctor__user").prefetch_related(
         "identifiers__establishment"
     )
@@ -55,7 +56,9 @@ def _with_relations(queryset: QuerySet) -> QuerySet:
 
 def subject_of(patient: Patient) -> Subject:
     return Subject(
-        str(patient.id), frozenset(i.establishment_id for i in patient.identifiers.all())
+        str(patient.id),
+        frozenset(i.establishment_id for i in patient.identifiers.all()),
+        bytes(patient.mark) if patient.mark is not None else None,
     )
 
 
@@ -112,7 +115,7 @@ def search_identities(
         return SearchOutcome(problem=problem)
     if not actor.is_system:
         candidates = candidates.filter(identifiers__establishment_id__in=actor.establishment_ids)
-    patients = {str(p.id): p for p in _with_relations(candidates.distinct())}
+    patients = {str(p.id): p for p in with_relations(candidates.distinct())}
     found, more = admit_matching(
         actor,
         capability,
@@ -127,12 +130,16 @@ def search_identities(
     return SearchOutcome(rows=tuple(rows), more=more, searched=True)
 
 
-def _patient(patient_id: object) -> Patient | None:
+def parse_patient_id(patient_id: object) -> uuid.UUID | None:
     try:
-        key = uuid.UUID(str(patient_id))
+        return uuid.UUID(str(patient_id))
     except ValueError:
         return None
-    return _with_relations(Patient.objects.filter(id=key)).first()
+
+
+def _patient(patient_id: object) -> Patient | None:
+    key = parse_patient_id(patient_id)
+    return with_relations(Patient.objects.filter(id=key)).first() if key else None
 
 
 def guarded_patient(actor: Actor, capability: Capability, patient_id: object) -> Patient:

@@ -15,15 +15,28 @@ from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import admit_bulk, admit_new
+from carnet.guard.break_glass import open_break_glass
+from carnet.guard.canaries import mark_for
+from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Capability
+from carnet.guard.relationships import end as end_relationships
+from carnet.guard.relationships import relate, relate_many
 from carnet.organisations.models import Establishment
+from carnet.staff.models import Practitioner
 from carnet.vault.keys import create_data_key, prepare_data_key
 from carnet.vault.models import DataKey
 
 from . import search_keys
 from .cards import IdentityCard, identity_card
 from .models import ExternalIdentifier, Patient
-from .selectors import SearchQuery, guarded_patient, search_identities
+from .selectors import (
+    SearchQuery,
+    guarded_patient,
+    parse_patient_id,
+    search_identities,
+    subject_of,
+    with_relations,
+)
 
 SEALED_FIELDS = (
     "sex",
@@ -107,6 +120,8 @@ def create_identity(
 ) -> IdentityCard:
     establishment_id = establishment_id or actor.establishment_id
     patient = Patient(id=uuid.uuid4())
+    # Only the installation's own jobs plant canaries; no user can.
+    patient.mark = mark_for(patient.id, canary=actor.is_system and bool(data.get("canary")))
     if establishment_id is None:
         raise ValidationError(_("Your account belongs to no establishment."))
     _check_nir_is_new(actor, Capability.CREATE_IDENTITY, data.get("nir", ""))
@@ -115,6 +130,7 @@ def create_identity(
         create_data_key(patient.id)
         _apply(patient, data)
         patient.save(force_insert=True)
+        _follow_treating_doctor(patient, None)
         (ipp,) = _allocate_ipps(establishment_id, 1)
         _identifier(patient, establishment_id, ipp).save()
     return identity_card(Patient.objects.get(id=patient.id))
@@ -130,11 +146,32 @@ def update_identity(
         _check_nir_is_new(
             actor, Capability.EDIT_IDENTITY, data.get("nir", ""), exclude=str(patient.id)
         )
+        previous_doctor = patient.treating_doctor_id
         _apply(patient, data)
         patient.version = F("version") + 1
         patient.save()
         patient.refresh_from_db()
+        _follow_treating_doctor(patient, previous_doctor)
     return identity_card(patient)
+
+
+def _follow_treating_doctor(patient: Patient, previous_doctor_id: int | None) -> None:
+    """The treating doctor is a care relationship: it follows the identity's field."""
+    if patient.treating_doctor_id == previous_doctor_id:
+        return
+    end_relationships(
+        patient_id=patient.id, kind=RelationshipKind.TREATING_DOCTOR, source="identity"
+    )
+    if patient.treating_doctor_id:
+        user_id = Practitioner.objects.values_list("user_id", flat=True).get(
+            pk=patient.treating_doctor_id
+        )
+        relate(
+            patient_id=patient.id,
+            kind=RelationshipKind.TREATING_DOCTOR,
+            user_id=user_id,
+            source="identity",
+        )
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -160,6 +197,7 @@ def import_identities(
             by_establishment: dict[int, list[Patient]] = {}
             for record in batch:
                 patient = Patient(id=uuid.uuid4())
+                patient.mark = mark_for(patient.id, canary=record.get("canary", False))
                 keys.append(prepare_data_key(patient.id))
                 _apply(patient, record)
                 patients.append(patient)
@@ -173,8 +211,32 @@ def import_identities(
                 ):
                     identifiers.append(_identifier(patient, establishment_id, ipp))
             ExternalIdentifier.objects.bulk_create(identifiers)
+            doctors = dict(
+                Practitioner.objects.filter(
+                    pk__in={p.treating_doctor_id for p in patients if p.treating_doctor_id}
+                ).values_list("pk", "user_id")
+            )
+            relate_many(
+                (p.id, doctors[p.treating_doctor_id], RelationshipKind.TREATING_DOCTOR)
+                for p in patients
+                if p.treating_doctor_id
+            )
         total += len(batch)
         ledger.bulk_count = total
         if progress:
             progress(len(batch))
     return total
+
+
+def break_the_glass(
+    *, actor: Actor, patient_id: object, reason: str, explanation: str, token: str
+) -> None:
+    """Opens a patient with no care relationship, for a few hours, with a reason."""
+    patient = with_relations(Patient.objects.filter(id=parse_patient_id(patient_id))).first()
+    open_break_glass(
+        actor=actor,
+        subject=subject_of(patient) if patient else None,
+        reason=reason,
+        explanation=explanation,
+        token=token,
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from django.http import HttpRequest
 
 from carnet.guard.actors import Actor
-from carnet.guard.http import client_ip
+from carnet.guard.http import STEP_UP_SESSION_KEY, client_ip
 
 from .models import Membership
 
@@ -31,6 +33,7 @@ def actor_from_request(request: HttpRequest) -> Actor | None:
         request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request),
         verified=True,
+        stepped_up=request.session.get(STEP_UP_SESSION_KEY, 0) > time.time(),
     )
     request._carnet_actor = actor  # type: ignore[attr-defined]
     return actor

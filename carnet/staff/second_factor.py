@@ -66,3 +66,13 @@ def record_attempt(user: User, accepted: bool, *, request_id: str, client_ip: st
             client_ip=client_ip,
         )
     )
+
+
+def verify_for_account(user_id: int, token: str) -> tuple[bool, str]:
+    """The guard's second-factor check (break-the-glass, step-up)."""
+    device = TOTPDevice.objects.filter(user_id=user_id, confirmed=True).first()
+    if device is None:
+        return False, _("No second factor is set up for this account.")
+    if not token.isdigit():
+        return False, _("The code is made of 6 digits.")
+    return check_token(device, token)

@@ -29,7 +29,9 @@ class SearchForm(forms.Form):
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
     )
     birth_date = forms.DateField(
-        label=_("Birth date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Birth date"),
+        required=False,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
     nir = forms.CharField(label=_("NIR"), required=False, max_length=21)
     ipp = forms.CharField(label=_("IPP"), required=False, max_length=20)

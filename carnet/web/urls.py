@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import auth, dashboard, patients
+from .views import auth, dashboard, guard_steps, patients, security
 
 app_name = "web"
 
@@ -15,4 +15,16 @@ urlpatterns = [
     path("patients/new/", patients.create, name="patient_create"),
     path("patients/<uuid:patient_id>/", patients.detail, name="patient_detail"),
     path("patients/<uuid:patient_id>/edit/", patients.edit, name="patient_edit"),
+    path("patients/<uuid:patient_id>/break-glass/", guard_steps.break_glass, name="break_glass"),
+    path("confirm/", guard_steps.step_up, name="step_up"),
+    path("security/", security.console_page, name="security"),
+    path("security/audit/", security.audit_search, name="security_audit"),
+    path("security/incident/", security.incident_report, name="security_incident"),
+    path(
+        "security/alerts/<int:alert_id>/acknowledge/",
+        security.acknowledge,
+        name="security_acknowledge",
+    ),
+    path("security/accounts/<int:user_id>/unlock/", security.unlock, name="security_unlock"),
+    path("security/break-glass/<int:opening_id>/review/", security.review, name="security_review"),
 ]

@@ -3,6 +3,8 @@ the first sign-in. Every step is recorded in the audit log."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import auth
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
@@ -32,7 +34,7 @@ def _after_password(request: HttpRequest, next_url: str) -> HttpResponse:
     step = "web:verify" if second_factor.confirmed_device(request.user) else "web:enrol"
     response = redirect(step)
     if next_url:
-        response["Location"] += f"?next={next_url}"
+        response["Location"] += "?" + urlencode({"next": next_url})
     return response
 
 

@@ -1,0 +1,183 @@
+"""Incident reports and access histories, from the audit log: which patients did an account
+expose between two instants, with which fields (the list a breach notification needs within
+72 hours); and who opened a patient's record, when and why."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from io import StringIO
+
+from carnet.audit.models import AuditEntry, AuditSubject
+
+from .actors import Actor
+from .boundary import require
+from .policy import Capability
+
+SEARCH_FIELDS = ("birth_surname", "used_surname", "first_names", "sex", "birth_date", "ipp")
+IDENTITY_FIELDS = (
+    *SEARCH_FIELDS,
+    "used_first_name",
+    "birthplace_code",
+    "nir",
+    "address",
+    "phone",
+    "email",
+    "treating_doctor",
+)
+# What each action hands over: the fields a notification must name.
+EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
+    "patients.search": SEARCH_FIELDS,
+    "patients.view": IDENTITY_FIELDS,
+    "patients.edit": IDENTITY_FIELDS,
+    "patients.create": IDENTITY_FIELDS,
+}
+
+
+@dataclass
+class ExposedPatient:
+    patient_id: str
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+    accesses: int = 0
+    actions: set[str] = field(default_factory=set)
+    relationships: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+
+
+def exposure_report(
+    *,
+    actor: Actor,
+    account_id: int,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> list[ExposedPatient]:
+    require(actor, Capability.VIEW_AUDIT)
+    subjects = (
+        AuditSubject.objects.filter(actor_id=account_id, at__gte=start, at__lt=end)
+        .order_by("at")
+        .values_list("entry_id", "patient_id", "relationship", "at")
+    )
+    actions = dict(
+        AuditEntry.objects.filter(actor_id=account_id, at__gte=start, at__lt=end)
+        .exclude(outcome="refused")
+        .values_list("id", "action")
+    )
+    found: dict[str, ExposedPatient] = {}
+    for count, (entry_id, patient_id, relationship, at) in enumerate(
+        subjects.iterator(chunk_size=5000), 1
+    ):
+        action = actions.get(entry_id)
+        if action is None:
+            continue
+        key = str(patient_id)
+        row = found.setdefault(key, ExposedPatient(key, at, at))
+        row.last_seen = at
+        row.accesses += 1
+        row.actions.add(action)
+        if relationship:
+            row.relationships.add(relationship)
+        row.fields.update(EXPOSED_FIELDS.get(action, ()))
+        if progress and count % 1000 == 0:
+            progress(1000)
+    return sorted(found.values(), key=lambda r: r.first_seen)
+
+
+@dataclass(frozen=True)
+class Access:
+    at: datetime.datetime
+    actor_id: int | None
+    actor: str
+    role: str
+    establishment_id: int | None
+    action: str
+    relationship: str
+    reason: str
+    outcome: str
+
+
+def access_history(*, actor: Actor, patient_id: str, limit: int = 500) -> Iterator[Access]:
+    """Who opened this patient's record, when, and through which relationship or reason."""
+    require(actor, Capability.VIEW_AUDIT)
+    subjects = AuditSubject.objects.filter(patient_id=patient_id).order_by("-at")[:limit]
+    relationship_of = {s.entry_id: s.relationship for s in subjects}
+    entries = AuditEntry.objects.filter(id__in=relationship_of).order_by("-at")
+    for entry in entries:
+        yield Access(
+            at=entry.at,
+            actor_id=entry.actor_id,
+            actor=entry.actor,
+            role=entry.role,
+            establishment_id=entry.establishment_id,
+            action=entry.action,
+            relationship=relationship_of[entry.id],
+            reason=entry.reason,
+            outcome=entry.outcome,
+        )
+
+
+def search_audit(
+    *,
+    actor: Actor,
+    account_id: int | None = None,
+    patient_id: str | None = None,
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+    limit: int = 200,
+) -> list[AuditEntry]:
+    """Audit entries by account, patient and time, newest first (ids only, no identities)."""
+    require(actor, Capability.VIEW_AUDIT)
+    entries = AuditEntry.objects.all()
+    if account_id is not None:
+        entries = entries.filter(actor_id=account_id)
+    if patient_id:
+        entries = entries.filter(
+            id__in=AuditSubject.objects.filter(patient_id=patient_id).values("entry_id")
+        )
+    if start:
+        entries = entries.filter(at__gte=start)
+    if end:
+        entries = entries.filter(at__lt=end)
+    return list(entries.order_by("-at")[:limit])
+
+
+def report_rows(rows: list[ExposedPatient]) -> list[dict]:
+    return [
+        {
+            "patient_id": r.patient_id,
+            "first_seen": r.first_seen.isoformat(),
+            "last_seen": r.last_seen.isoformat(),
+            "accesses": r.accesses,
+            "actions": sorted(r.actions),
+            "relationships": sorted(r.relationships),
+            "fields": sorted(r.fields),
+        }
+        for r in rows
+    ]
+
+
+def render_report(rows: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    lines: list[list[str]] = [
+        ["patient_id", "first_seen", "last_seen", "accesses", "actions", "relationships", "fields"]
+    ]
+    for row in rows:
+        lines.append(
+            [
+                row["patient_id"],
+                row["first_seen"],
+                row["last_seen"],
+                str(row["accesses"]),
+                ";".join(row["actions"]),
+                ";".join(row["relationships"]),
+                ";".join(row["fields"]),
+            ]
+        )
+    out = StringIO()
+    csv.writer(out).writerows(lines)
+    return out.getvalue()

@@ -1,0 +1,169 @@
+"""What the guard keeps: care relationships, break-the-glass openings, exposure counts and
+budgets, containments and alerts, and the sessions it can revoke. Ids only: no patient
+identity is ever stored here."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RelationshipKind(models.TextChoices):
+    TREATING_DOCTOR = "treating_doctor", _("Treating doctor")
+    APPOINTMENT = "appointment", _("Appointment")
+    ENCOUNTER = "encounter", _("Encounter")
+    ADMISSION = "admission", _("Admitted in the unit")
+    LAB_ORDER = "lab_order", _("Laboratory order")
+    SHARE = "share", _("Explicit share")
+    SELF = "self", _("The patient")
+    BREAK_GLASS = "break_glass", _("Break the glass")
+
+
+OUTSIDE = "outside"
+
+
+class CareRelationship(models.Model):
+    """A reason in the data to open a patient to a user (or to every member of a unit).
+    Domains write these as appointments, encounters and admissions happen."""
+
+    patient_id = models.UUIDField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    unit_id = models.BigIntegerField(null=True)
+    kind = models.CharField(max_length=32, choices=RelationshipKind.choices)
+    source = models.CharField(max_length=64, blank=True, help_text="e.g. appointment:123")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "patient_id"], name="guard_rel_user_patient"),
+            models.Index(fields=["unit_id", "patient_id"], name="guard_rel_unit_patient"),
+            models.Index(fields=["patient_id", "kind"], name="guard_rel_patient_kind"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False) | models.Q(unit_id__isnull=False),
+                name="guard_rel_has_user_or_unit",
+            )
+        ]
+
+
+class BreakGlassReason(models.TextChoices):
+    EMERGENCY = "emergency", _("Emergency care")
+    CONTINUITY = "continuity", _("Continuity of care (colleague absent)")
+    PATIENT_REQUEST = "patient_request", _("At the patient's request")
+    OTHER = "other", _("Other (explain)")
+
+
+class BreakGlass(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    patient_id = models.UUIDField()
+    reason = models.CharField(max_length=32, choices=BreakGlassReason.choices)
+    explanation = models.TextField()
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    request_id = models.CharField(max_length=64)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True)
+    review_note = models.TextField(blank=True)
+    review_verdict = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "patient_id", "expires_at"], name="guard_bg_user_patient"),
+            models.Index(fields=["reviewed_at"], name="guard_bg_reviewed"),
+        ]
+
+
+class Exposure(models.Model):
+    """One patient whose identifying data left in a response outside any care relationship
+    (or one search that found nobody, `patient_id` empty): what budgets count."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    patient_id = models.UUIDField(null=True)
+    at = models.DateTimeField()
+    request_id = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "at"], name="guard_exposure_user_at")]
+
+
+class BudgetCounter(models.Model):
+    """One row per account, locked while a request charges its budget, so that concurrent
+    requests on several servers cannot both slip under the limit."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    charged = models.BigIntegerField(default=0)
+
+
+class Window(models.TextChoices):
+    HOUR = "hour", _("hour")
+    DAY = "day", _("day")
+    WEEK = "week", _("week")
+
+
+class BudgetRule(models.Model):
+    """An establishment's own limits for a role, tighter than the defaults (never looser)."""
+
+    establishment_id = models.BigIntegerField()
+    role = models.CharField(max_length=32)
+    window = models.CharField(max_length=8, choices=Window.choices)
+    soft = models.PositiveIntegerField()
+    hard = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["establishment_id", "role", "window"], name="guard_budget_rule_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(soft__lte=models.F("hard")), name="guard_budget_soft_le_hard"
+            ),
+        ]
+
+
+class Containment(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    reason = models.TextField()
+    request_id = models.CharField(max_length=64)
+    patients_before = models.PositiveIntegerField(default=0)
+    released_at = models.DateTimeField(null=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    release_reason = models.TextField(blank=True)
+
+
+class AlertKind(models.TextChoices):
+    CONTAINMENT = "containment", _("Account contained")
+    CANARY = "canary", _("Canary record touched")
+    BREAK_GLASS = "break_glass", _("Break the glass")
+
+
+class Alert(models.Model):
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    at = models.DateTimeField(db_index=True)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    patient_id = models.UUIDField(null=True)
+    detail = models.TextField()
+    request_id = models.CharField(max_length=64)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True)
+
+
+class TrackedSession(models.Model):
+    """The sessions of an account, so that containment can end every one of them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,82 @@
+"""Care relationships: which of these patients does the actor have a reason in the data to
+open (treating doctor, appointment, encounter, admission in their unit, lab order, explicit
+share, break-the-glass), and which kind of reason."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .actors import Actor
+from .models import BreakGlass, CareRelationship, RelationshipKind
+
+
+def active(now: datetime.datetime | None = None) -> Q:
+    now = now or timezone.now()
+    return Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+
+
+def kinds_for(actor: Actor, patient_ids: Iterable[str]) -> dict[str, str]:
+    ids = list(patient_ids)
+    if not ids or actor.user_id is None:
+        return {}
+    now = timezone.now()
+    mine = Q(user_id=actor.user_id)
+    if actor.unit_ids:
+        mine |= Q(unit_id__in=actor.unit_ids)
+    found = {
+        str(patient): kind
+        for patient, kind in CareRelationship.objects.filter(active(now), mine, patient_id__in=ids)
+        .order_by("kind")
+        .values_list("patient_id", "kind")
+    }
+    for patient in BreakGlass.objects.filter(
+        user_id=actor.user_id, patient_id__in=ids, expires_at__gt=now
+    ).values_list("patient_id", flat=True):
+        found.setdefault(str(patient), RelationshipKind.BREAK_GLASS)
+    return found
+
+
+def relate(
+    *,
+    patient_id: object,
+    kind: str,
+    user_id: int | None = None,
+    unit_id: int | None = None,
+    source: str = "",
+    starts_at: datetime.datetime | None = None,
+    ends_at: datetime.datetime | None = None,
+) -> CareRelationship:
+    """Records a relationship (domains call this as care happens)."""
+    return CareRelationship.objects.create(
+        patient_id=uuid.UUID(str(patient_id)),
+        user_id=user_id,
+        unit_id=unit_id,
+        kind=kind,
+        source=source,
+        starts_at=starts_at or timezone.now(),
+        ends_at=ends_at,
+    )
+
+
+def end(*, patient_id: object, kind: str, source: str = "", user_id: int | None = None) -> int:
+    """Ends the open relationships of that kind (and source, and user when given)."""
+    query = CareRelationship.objects.filter(active(), patient_id=patient_id, kind=kind)
+    if source:
+        query = query.filter(source=source)
+    if user_id is not None:
+        query = query.filter(user_id=user_id)
+    return query.update(ends_at=timezone.now())
+
+
+def relate_many(rows: Iterable[tuple[object, int, str]], *, source: str = "identity") -> None:
+    """Bulk form of `relate` for imports: (patient id, user id, kind) rows, starting now."""
+    now = timezone.now()
+    CareRelationship.objects.bulk_create(
+        CareRelationship(patient_id=patient, user_id=user, kind=kind, source=source, starts_at=now)
+        for patient, user, kind in rows
+    )

@@ -1,0 +1,108 @@
+"""Pages where the user deliberately asks for more: step-up past the soft exposure limit, and
+break-the-glass on a patient with no care relationship. Both need the second factor again."""
+
+from __future__ import annotations
+
+import time
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from carnet.guard.actors import actor_for_request
+from carnet.guard.break_glass import step_up as confirm_step_up
+from carnet.guard.http import STEP_UP_SESSION_KEY, staff_view
+from carnet.guard.models import BreakGlassReason
+from carnet.guard.policy import Capability
+from carnet.patients.services import break_the_glass
+
+from ..forms import TokenForm
+
+
+class StepUpForm(TokenForm):
+    reason = forms.CharField(
+        label=gettext_lazy("Why do you need to see more patients now?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=500,
+    )
+    field_order = ["reason", "token"]
+
+
+class BreakGlassForm(TokenForm):
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=BreakGlassReason.choices)
+    explanation = forms.CharField(
+        label=gettext_lazy("Explain (recorded, reviewed by the security officer)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+    )
+    field_order = ["reason", "explanation", "token"]
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+def _put_errors(form: forms.Form, error: ValidationError) -> None:
+    for field, errors in error.error_dict.items():
+        for item in errors:
+            form.add_error(field if field in form.fields else None, item)
+
+
+@staff_view("guard.step_up")
+def step_up(request: HttpRequest) -> HttpResponse:
+    form = StepUpForm(request.POST or None)
+    next_url = _safe_next(request, "/")
+    if request.method == "POST" and form.is_valid():
+        try:
+            until = confirm_step_up(
+                actor=actor_for_request(request),
+                reason=form.cleaned_data["reason"],
+                token=form.cleaned_data["token"],
+            )
+        except ValidationError as error:
+            _put_errors(form, error)
+        else:
+            request.session[STEP_UP_SESSION_KEY] = until.timestamp()
+            return redirect(next_url)
+    return render(
+        request,
+        "web/step_up.html",
+        {"form": form, "next": next_url, "now": time.time()},
+        status=400 if form.errors else 200,
+    )
+
+
+@staff_view("guard.break_glass", Capability.BREAK_GLASS)
+def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            break_the_glass(
+                actor=actor_for_request(request),
+                patient_id=patient_id,
+                reason=form.cleaned_data["reason"],
+                explanation=form.cleaned_data["explanation"],
+                token=form.cleaned_data["token"],
+            )
+        except ValidationError as error:
+            _put_errors(form, error)
+        else:
+            messages.warning(
+                request,
+                _("Access opened for a few hours; the security officer will review it."),
+            )
+            return redirect("web:patient_detail", patient_id=patient_id)
+    return render(
+        request,
+        "web/patients/break_glass.html",
+        {"form": form, "patient_id": patient_id},
+        status=400 if form.errors else 200,
+    )

@@ -1,0 +1,145 @@
+"""The security officer's console: alerts, locked accounts, break-the-glass reviews, audit
+search by account, patient and time, and the incident report (CSV or JSON)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from carnet.guard import console, incidents
+from carnet.guard.actors import Actor, actor_for_request
+from carnet.guard.http import staff_view
+from carnet.guard.policy import Capability
+
+
+def _actor(request: HttpRequest) -> Actor:
+    actor = actor_for_request(request)
+    assert actor is not None
+    return actor
+
+
+class AuditQueryForm(forms.Form):
+    account = forms.CharField(label=gettext_lazy("Account (username)"), required=False)
+    patient = forms.UUIDField(label=gettext_lazy("Patient id"), required=False)
+    start = forms.DateTimeField(
+        label=gettext_lazy("From"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    end = forms.DateTimeField(
+        label=gettext_lazy("To"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def clean_account(self) -> int | None:
+        name = self.cleaned_data["account"].strip()
+        if not name:
+            return None
+        user_id = (
+            get_user_model().objects.filter(username=name).values_list("pk", flat=True).first()
+        )
+        if user_id is None:
+            raise ValidationError(_("No account with this username."))
+        return user_id
+
+
+@staff_view("security.console", Capability.SECURITY_CONSOLE)
+def console_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "web/security/console.html",
+        {"summary": console.summary(actor=_actor(request)), "query": AuditQueryForm()},
+    )
+
+
+@staff_view("security.acknowledge", Capability.SECURITY_CONSOLE)
+@require_POST
+def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    console.acknowledge(actor=_actor(request), alert_id=alert_id)
+    return redirect("web:security")
+
+
+@staff_view("security.unlock", Capability.SECURITY_CONSOLE)
+@require_POST
+def unlock(request: HttpRequest, user_id: int) -> HttpResponse:
+    try:
+        console.unlock(
+            actor=_actor(request), user_id=user_id, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Account unlocked."))
+    return redirect("web:security")
+
+
+@staff_view("security.review", Capability.SECURITY_CONSOLE)
+@require_POST
+def review(request: HttpRequest, opening_id: int) -> HttpResponse:
+    console.review_break_glass(
+        actor=_actor(request),
+        opening_id=opening_id,
+        justified=request.POST.get("verdict") == "justified",
+        note=request.POST.get("note", ""),
+    )
+    messages.success(request, _("Review recorded."))
+    return redirect("web:security")
+
+
+@staff_view("security.audit", Capability.VIEW_AUDIT)
+def audit_search(request: HttpRequest) -> HttpResponse:
+    form = AuditQueryForm(request.GET or None)
+    entries, history = None, None
+    if form.is_valid():
+        data = form.cleaned_data
+        actor = _actor(request)
+        entries = incidents.search_audit(
+            actor=actor,
+            account_id=data["account"],
+            patient_id=str(data["patient"]) if data["patient"] else None,
+            start=data["start"],
+            end=data["end"],
+        )
+        if data["patient"]:
+            history = list(incidents.access_history(actor=actor, patient_id=str(data["patient"])))
+    return render(
+        request,
+        "web/security/audit.html",
+        {"query": form, "entries": entries, "history": history},
+    )
+
+
+@staff_view("security.incident_report", Capability.VIEW_AUDIT)
+def incident_report(request: HttpRequest) -> HttpResponse:
+    form = AuditQueryForm(request.GET or None)
+    if not form.is_valid() or form.cleaned_data["account"] is None:
+        messages.error(request, _("An incident report needs an account."))
+        return redirect("web:security_audit")
+    data = form.cleaned_data
+    end = data["end"] or timezone.now()
+    start = data["start"] or end - datetime.timedelta(days=30)
+    rows = incidents.report_rows(
+        incidents.exposure_report(
+            actor=_actor(request), account_id=data["account"], start=start, end=end
+        )
+    )
+    fmt = "json" if request.GET.get("format") == "json" else "csv"
+    response = HttpResponse(
+        incidents.render_report(rows, fmt),
+        content_type="application/json" if fmt == "json" else "text/csv; charset=utf-8",
+    )
+    name = f"incident-{request.GET.get('account')}-{uuid.uuid4().hex[:6]}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
