@@ -22,7 +22,7 @@ from django.shortcuts import redirect, render, resolve_url
 
 from .actors import Actor, actor_for_request
 from .boundary import Contained, Refused, StepUp, boundary, record_refusal, require
-from .policy import Capability
+from .policy import Capability, role_may
 
 ROUTE_ATTRIBUTE = "guard_route"
 View = Callable[..., HttpResponse]
@@ -74,7 +74,21 @@ def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
             return HttpResponse(status=204, headers={"HX-Redirect": target})
         return redirect(target)
     status = 404 if refusal.not_found else 403
-    return render(request, "guard/refused.html", {"not_found": refusal.not_found}, status=status)
+    offer = _break_glass_url(request) if refusal.not_found else ""
+    context = {"not_found": refusal.not_found, "break_glass_url": offer}
+    return render(request, "guard/refused.html", context, status=status)
+
+
+def _break_glass_url(request: HttpRequest) -> str:
+    """On a patient page, roles that may break the glass are offered to (the same offer
+    whether the patient exists or not, so it tells nothing)."""
+    match = request.resolver_match
+    actor = actor_for_request(request)
+    if match is None or actor is None or "patient_id" not in match.kwargs:
+        return ""
+    if not role_may(actor.role, Capability.BREAK_GLASS):
+        return ""
+    return resolve_url("web:break_glass", patient_id=match.kwargs["patient_id"])
 
 
 class RouteGuardMiddleware:

@@ -18,4 +18,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_search": role_may(actor.role, Capability.SEARCH_IDENTITY),
         "can_create": role_may(actor.role, Capability.CREATE_IDENTITY),
         "can_edit": role_may(actor.role, Capability.EDIT_IDENTITY),
+        "can_console": role_may(actor.role, Capability.SECURITY_CONSOLE),
     }
