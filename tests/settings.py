@@ -19,3 +19,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     test_dir = BASE_DIR / "var" / "test"
     test_dir.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(test_dir / f"carnet-{os.getpid()}.sqlite3")}
+
+# Carnet is French first (carnet.settings.LANGUAGE_CODE); tests read messages in English
+# unless they ask for French (tests/test_i18n.py checks the French pages).
+LANGUAGE_CODE = "en"

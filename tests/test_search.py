@@ -4,6 +4,7 @@ specific enough or refused; capped; only the rows shown count as exposed."""
 import datetime
 
 import pytest
+from django.utils import translation
 from stdnum.fr import nir as stdnum_nir
 
 from carnet.audit.models import AuditEntry
@@ -18,6 +19,12 @@ from .factories import make_patient
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.date(1975, 3, 9)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
 
 
 def _search(establishment, request_id="search-1", **criteria):

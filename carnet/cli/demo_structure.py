@@ -85,5 +85,8 @@ def build_structure(
             unit=unit,
             rpps=with_luhn_key(account.rpps_body) if account.rpps_body else "",
             specialty=account.specialty,
+            email=f"{account.username}@carnet-demo.example.fr",
+            # The demo's accounts are set up by the installation itself, approved.
+            approved=True,
         )
     return establishments

@@ -22,6 +22,7 @@ class Actor:
     client_ip: str | None = None
     verified: bool = False
     stepped_up: bool = False
+    approved: bool = True
 
     @property
     def is_system(self) -> bool:

@@ -173,7 +173,13 @@ def _decide(ledger: Ledger, subjects: list[Subject], *, misses: int = 0) -> list
     actor = ledger.actor
     _check_canaries(subjects)
     kinds = relationships.kinds_for(actor, [s.patient_id for s in subjects])
-    allowed = [s for s in subjects if s.patient_id in kinds or _reaches(actor, s)]
+    # Outside its relationships an account reaches its establishments' patients, and only
+    # once a security officer approved it.
+    allowed = [
+        s
+        for s in subjects
+        if s.patient_id in kinds or (_reaches(actor, s) and (actor.approved or actor.is_system))
+    ]
     outside = [s.patient_id for s in allowed if s.patient_id not in kinds]
     _charge(actor, [p for p in outside if p not in ledger.exposed], misses)
     for subject in allowed:

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .actors import Actor
-from .models import BudgetCounter, BudgetRule, Exposure
+from .models import AccountBudget, BudgetCounter, BudgetRule, Exposure
 from .policy import MISS_BUDGET, WINDOWS, default_budget
 
 
@@ -30,12 +30,15 @@ class OverBudget(Exception):
 
 
 def limits_for(actor: Actor) -> dict[str, tuple[int, int]]:
-    """The role's defaults, tightened by the rules of the actor's establishments."""
+    """The role's defaults, tightened by the rules of the actor's establishments, unless a
+    security officer approved a raise for this very account."""
     limits = dict(default_budget(actor.role))
     rules = BudgetRule.objects.filter(establishment_id__in=actor.establishment_ids, role=actor.role)
     for rule in rules:
         soft, hard = limits.get(rule.window, (0, 0))
         limits[rule.window] = (min(soft, rule.soft), min(hard, rule.hard))
+    for raised in AccountBudget.objects.filter(user_id=actor.user_id):
+        limits[raised.window] = (raised.soft, raised.hard)
     return limits
 
 

@@ -167,3 +167,57 @@ class TrackedSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ChangeKind(models.TextChoices):
+    NEW_ACCOUNT = "new_account", _("New account")
+    ROLE = "role", _("Role change")
+    MEMBERSHIP = "membership", _("New membership")
+    SECOND_FACTOR_RESET = "second_factor_reset", _("Second-factor reset")
+    BUDGET_RAISE = "budget_raise", _("Exposure budget raise")
+
+
+class ChangeStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class AccessChange(models.Model):
+    """A change that would grant access, asked by one person and applied only once a security
+    officer (never the same person, never the account concerned) approves it."""
+
+    kind = models.CharField(max_length=32, choices=ChangeKind.choices)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    summary = models.CharField(max_length=300)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=ChangeStatus.choices, default="pending")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "requested_at"], name="guard_change_status")]
+
+
+class AccountBudget(models.Model):
+    """A raise of one account's exposure budget, approved by a security officer."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    window = models.CharField(max_length=8, choices=Window.choices)
+    soft = models.PositiveIntegerField()
+    hard = models.PositiveIntegerField()
+    change = models.ForeignKey(AccessChange, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "window"], name="guard_account_budget_unique")
+        ]

@@ -33,6 +33,7 @@ def actor_from_request(request: HttpRequest) -> Actor | None:
         request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request),
         verified=True,
+        approved=user.access_approved,
         stepped_up=request.session.get(STEP_UP_SESSION_KEY, 0) > time.time(),
     )
     request._carnet_actor = actor  # type: ignore[attr-defined]

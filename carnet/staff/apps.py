@@ -12,6 +12,8 @@ class StaffConfig(AppConfig):
         from . import signals  # noqa: F401
         from .actors import actor_from_request
         from .second_factor import verify_for_account
+        from .services import register_appliers
 
         register_resolver(actor_from_request)
+        register_appliers()
         register_second_factor(verify_for_account)

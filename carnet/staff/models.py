@@ -12,6 +12,9 @@ from carnet.organisations.models import Establishment, Unit
 
 class User(AbstractUser):
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    # Set when a security officer approved the account: until then it opens no patient
+    # outside its care relationships (four eyes on every access-granting change).
+    access_approved = models.BooleanField(_("access approved"), default=False)
 
     class Meta:
         indexes = [models.Index(fields=["role"], name="staff_user_role")]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from carnet.guard.actors import Actor
-from carnet.organisations.models import Establishment
+from carnet.guard.boundary import Refused, require
+from carnet.guard.policy import Capability, Role
+from carnet.organisations.models import Establishment, Unit
+
+from .models import User
 
 
 def establishment_names(actor: Actor) -> list[str]:
@@ -12,3 +18,26 @@ def establishment_names(actor: Actor) -> list[str]:
         .order_by("name")
         .values_list("name", flat=True)
     )
+
+
+def accounts(*, actor: Actor) -> QuerySet:
+    """Staff accounts, for administrators (no patient data here)."""
+    require(actor, Capability.MANAGE_ACCOUNTS)
+    return (
+        User.objects.exclude(role__in=[Role.PATIENT, Role.SCREEN])
+        .prefetch_related("memberships__establishment", "memberships__unit")
+        .order_by("last_name", "first_name")
+    )
+
+
+def account(*, actor: Actor, user_id: int) -> User:
+    found = accounts(actor=actor).filter(pk=user_id).first()
+    if found is None:
+        raise Refused("no such account")
+    return found
+
+
+def establishments_and_units() -> tuple[QuerySet, QuerySet]:
+    return Establishment.objects.order_by("name"), Unit.objects.select_related(
+        "establishment"
+    ).order_by("establishment__name", "name")

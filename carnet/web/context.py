@@ -19,4 +19,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_create": role_may(actor.role, Capability.CREATE_IDENTITY),
         "can_edit": role_may(actor.role, Capability.EDIT_IDENTITY),
         "can_console": role_may(actor.role, Capability.SECURITY_CONSOLE),
+        "can_manage_accounts": role_may(actor.role, Capability.MANAGE_ACCOUNTS),
     }

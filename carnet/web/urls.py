@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import auth, dashboard, guard_steps, patients, security
+from .views import accounts, auth, dashboard, guard_steps, patients, security
 
 app_name = "web"
 
@@ -27,4 +27,13 @@ urlpatterns = [
     ),
     path("security/accounts/<int:user_id>/unlock/", security.unlock, name="security_unlock"),
     path("security/break-glass/<int:opening_id>/review/", security.review, name="security_review"),
+    path("security/changes/<int:change_id>/decide/", security.decide, name="security_decide"),
+    path("accounts/", accounts.account_list, name="accounts"),
+    path("accounts/new/", accounts.account_create, name="account_create"),
+    path("accounts/<int:user_id>/", accounts.account_detail, name="account_detail"),
+    path(
+        "accounts/<int:user_id>/request/<slug:kind>/",
+        accounts.account_request,
+        name="account_request",
+    ),
 ]

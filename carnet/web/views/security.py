@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from carnet.guard import console, incidents
+from carnet.guard import approvals, console, incidents
 from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
@@ -60,7 +60,11 @@ def console_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/security/console.html",
-        {"summary": console.summary(actor=_actor(request)), "query": AuditQueryForm()},
+        {
+            "summary": console.summary(actor=_actor(request)),
+            "changes": approvals.pending(),
+            "query": AuditQueryForm(),
+        },
     )
 
 
@@ -143,3 +147,17 @@ def incident_report(request: HttpRequest) -> HttpResponse:
     name = f"incident-{request.GET.get('account')}-{uuid.uuid4().hex[:6]}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@staff_view("security.decide", Capability.SECURITY_CONSOLE)
+@require_POST
+def decide(request: HttpRequest, change_id: int) -> HttpResponse:
+    approved = request.POST.get("decision") == "approve"
+    approvals.decide(
+        actor=_actor(request),
+        change_id=change_id,
+        approve=approved,
+        note=request.POST.get("note", ""),
+    )
+    messages.success(request, _("Change approved.") if approved else _("Change rejected."))
+    return redirect("web:security")
