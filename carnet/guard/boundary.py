@@ -10,22 +10,24 @@ the caller records it (and contains, for `Contained`) after rolling back.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
 from carnet.audit.chain import Record, append
-from carnet.audit.models import Outcome
+from carnet.audit.models import AuditEntry, Outcome
 from carnet.vault import keys as vault_keys
 from carnet.vault import scope as vault_scope
 
 from . import budgets, canaries, relationships
 from .actors import Actor
 from .models import OUTSIDE
-from .policy import Capability, role_may
+from .policy import REFUSALS_PER_HOUR, Capability, role_may
 
 
 class Refused(Exception):
@@ -133,6 +135,21 @@ def record_refusal(actor: Actor, action: str, refusal: Refused) -> None:
         _record(
             Ledger(actor=actor, action=action), Outcome.REFUSED, refusal.reason, refusal.patients
         )
+    if actor.user_id is not None and not isinstance(refusal, StepUp):
+        refused = refusals_in_last_hour(actor.user_id)
+        if refused > REFUSALS_PER_HOUR:
+            from .containment import contain
+
+            reason = f"{refused} refused requests in an hour (limit {REFUSALS_PER_HOUR})"
+            contain(actor, action, reason=reason)
+            raise Contained(reason)
+
+
+def refusals_in_last_hour(user_id: int) -> int:
+    since = timezone.now() - datetime.timedelta(hours=1)
+    return AuditEntry.objects.filter(
+        actor_id=user_id, outcome=Outcome.REFUSED, at__gte=since
+    ).count()
 
 
 def _ledger(actor: Actor) -> Ledger:

@@ -105,8 +105,16 @@ class RouteGuardMiddleware:
             return None
         actor = actor_for_request(request) or anonymous_actor(request)
         refusal = Refused(f"route without a guard rule: {request.path}", not_found=True)
-        record_refusal(actor, "route.unguarded", refusal)
-        return refusal_response(request, refusal)
+        return refusal_response(request, _recorded(actor, "route.unguarded", refusal))
+
+
+def _recorded(actor: Actor, action: str, refusal: Refused) -> Refused:
+    """Records the refusal; one refusal too many turns into containment."""
+    try:
+        record_refusal(actor, action, refusal)
+    except Contained as contained:
+        return contained
+    return refusal
 
 
 def anonymous_actor(request: HttpRequest) -> Actor:
@@ -142,8 +150,7 @@ def staff_view(action: str, capability: Capability = Capability.USE_STAFF_PAGES)
                         response.render()
                 return response
             except Refused as refusal:
-                record_refusal(actor, action, refusal)
-                return refusal_response(request, refusal)
+                return refusal_response(request, _recorded(actor, action, refusal))
 
         setattr(guarded, ROUTE_ATTRIBUTE, action)
         return guarded

@@ -88,6 +88,9 @@ MISS_BUDGET = {"hour": (10, 20), "day": (20, 30), "week": (30, 40)}
 BREAK_GLASS_PER_DAY = 3
 BREAK_GLASS_HOURS = 4
 STEP_UP_MINUTES = 60
+# Refused requests per account and hour before containment: walking ids or probing pages
+# that the role may not open is an attack too, even when nothing leaks.
+REFUSALS_PER_HOUR = 30
 
 
 def default_budget(role: str) -> dict[str, tuple[int, int]]:
