@@ -152,7 +152,7 @@ def refusals_in_last_hour(user_id: int) -> int:
     ).count()
 
 
-def _ledger(actor: Actor) -> Ledger:
+def ledger_for(actor: Actor) -> Ledger:
     ledger = _current.get()
     if ledger is None or ledger.actor != actor:
         raise Refused("no guarded boundary for this actor", not_found=False)
@@ -160,7 +160,7 @@ def _ledger(actor: Actor) -> Ledger:
 
 
 def require(actor: Actor, capability: Capability) -> Ledger:
-    ledger = _ledger(actor)
+    ledger = ledger_for(actor)
     if not role_may(actor.role, capability):
         raise Refused(f"role {actor.role} lacks {capability}", not_found=False)
     return ledger
@@ -170,7 +170,7 @@ def _reaches(actor: Actor, subject: Subject) -> bool:
     return actor.is_system or bool(actor.establishment_ids & subject.establishment_ids)
 
 
-def _check_canaries(subjects: Iterable[Subject]) -> None:
+def check_canaries(subjects: Iterable[Subject]) -> None:
     for subject in subjects:
         if canaries.is_canary(subject.patient_id, subject.mark):
             raise Contained("canary record touched", patients=[subject.patient_id], canary=True)
@@ -188,7 +188,7 @@ def _charge(actor: Actor, outside: Iterable[str], misses: int = 0) -> None:
 def _decide(ledger: Ledger, subjects: list[Subject], *, misses: int = 0) -> list[Subject]:
     """Canaries, relationships, reach and budget for subjects about to be handed over."""
     actor = ledger.actor
-    _check_canaries(subjects)
+    check_canaries(subjects)
     kinds = relationships.kinds_for(actor, [s.patient_id for s in subjects])
     # Outside its relationships an account reaches its establishments' patients, and only
     # once a security officer approved it.
@@ -200,8 +200,7 @@ def _decide(ledger: Ledger, subjects: list[Subject], *, misses: int = 0) -> list
     outside = [s.patient_id for s in allowed if s.patient_id not in kinds]
     _charge(actor, [p for p in outside if p not in ledger.exposed], misses)
     for subject in allowed:
-        vault_scope.admit(subject.patient_id)
-        ledger.exposed[subject.patient_id] = kinds.get(subject.patient_id, OUTSIDE)
+        hand_over(ledger, subject, kinds.get(subject.patient_id, OUTSIDE))
     return allowed
 
 
@@ -242,6 +241,33 @@ def admit_bulk(actor: Actor, capability: Capability) -> Ledger:
     return ledger
 
 
+def match_candidates(
+    subjects: Iterable[Subject], matches: Callable[[Subject], bool], limit: int | None = None
+) -> list[Subject]:
+    """Opens candidates found by blind index only to test `matches` and withdraws them all
+    again: nothing is handed over here. Stops after `limit` + 1 matches."""
+    candidates = list(subjects)
+    for subject in candidates:
+        vault_scope.admit(subject.patient_id)
+    vault_keys.preload(s.patient_id for s in candidates)
+    found: list[Subject] = []
+    try:
+        for subject in candidates:
+            if limit is not None and len(found) > limit:
+                break
+            if matches(subject):
+                found.append(subject)
+    finally:
+        for subject in candidates:
+            vault_scope.withdraw(subject.patient_id)
+    return found
+
+
+def hand_over(ledger: Ledger, subject: Subject, opened_by: str) -> None:
+    vault_scope.admit(subject.patient_id)
+    ledger.exposed[subject.patient_id] = opened_by
+
+
 def admit_matching(
     actor: Actor,
     capability: Capability,
@@ -249,27 +275,14 @@ def admit_matching(
     matches: Callable[[Subject], bool],
     limit: int,
 ) -> tuple[list[Subject], bool]:
-    """Search: candidates found by blind index are opened only to test `matches`; those that
-    match are decided like any access (canary, relationship, budget) and handed over, up to
-    `limit`; the others are withdrawn from the opening scope unseen. A search that finds
-    nobody is charged as a miss. Returns the matches and whether more were left out."""
+    """Search: the candidates that match are decided like any access (canary, relationship,
+    budget) and handed over, up to `limit`; a search that finds nobody is charged as a miss.
+    Returns the matches and whether more were left out."""
     ledger = require(actor, capability)
     reachable = [s for s in subjects if _reaches(actor, s)]
-    for subject in reachable:
-        vault_scope.admit(subject.patient_id)
-    vault_keys.preload(s.patient_id for s in reachable)
-    found: list[Subject] = []
-    more = False
-    for subject in reachable:
-        if len(found) < limit and matches(subject):
-            found.append(subject)
-            continue
-        if len(found) >= limit and not more and matches(subject):
-            more = True
-        vault_scope.withdraw(subject.patient_id)
-    for subject in found:
-        vault_scope.withdraw(subject.patient_id)
-    return _decide(ledger, found, misses=0 if found else 1), more
+    found = match_candidates(reachable, matches, limit)
+    more = len(found) > limit
+    return _decide(ledger, found[:limit], misses=0 if found else 1), more
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .actors import Actor, check_second_factor
-from .boundary import Contained, Refused, Subject, _check_canaries, require
+from .boundary import Contained, Refused, Subject, check_canaries, require
 from .models import Alert, AlertKind, BreakGlass, BreakGlassReason
 from .policy import BREAK_GLASS_HOURS, BREAK_GLASS_PER_DAY, STEP_UP_MINUTES, Capability
 
@@ -36,7 +36,7 @@ def open_break_glass(
     ledger = require(actor, Capability.BREAK_GLASS)
     if subject is None:
         raise Refused("no such patient")
-    _check_canaries([subject])
+    check_canaries([subject])
     if reason not in BreakGlassReason.values:
         raise ValidationError({"reason": _("Choose a reason from the list.")})
     _confirm(actor, token, explanation, field="explanation")

@@ -221,3 +221,36 @@ class AccountBudget(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "window"], name="guard_account_budget_unique")
         ]
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    PRODUCED = "produced", _("Produced")
+    EXPIRED = "expired", _("Expired")
+
+
+class ExportRequest(models.Model):
+    """A bulk export asked with a purpose, approved by a security officer, produced once as
+    a file encrypted with a key shown once to the requester, and gone when it expires."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    establishment_id = models.BigIntegerField()
+    purpose = models.TextField()
+    identifiers = models.TextField(help_text="IPP numbers, one per line")
+    count = models.PositiveIntegerField()
+    fmt = models.CharField(max_length=8, default="csv")
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default="pending")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True)
+    note = models.TextField(blank=True)
+    produced_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField(null=True)
+    sealed_file = models.BinaryField(null=True)
+    exported = models.PositiveIntegerField(default=0)

@@ -34,13 +34,19 @@ class Capability(StrEnum):
     MANAGE_ACCOUNTS = "accounts.manage"
     BREAK_GLASS = "guard.break_glass"
     SECURITY_CONSOLE = "guard.console"
+    REQUEST_EXPORT = "guard.export"
 
 
 _PATIENT_FACING = {Capability.SEARCH_IDENTITY, Capability.VIEW_IDENTITY}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.PRACTITIONER: frozenset(
-        {Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS}
+        {
+            Capability.USE_STAFF_PAGES,
+            *_PATIENT_FACING,
+            Capability.BREAK_GLASS,
+            Capability.REQUEST_EXPORT,
+        }
     ),
     Role.NURSE: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS}),
     Role.SECRETARY: frozenset(
@@ -49,6 +55,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             *_PATIENT_FACING,
             Capability.CREATE_IDENTITY,
             Capability.EDIT_IDENTITY,
+            Capability.REQUEST_EXPORT,
         }
     ),
     Role.LAB_TECHNICIAN: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
@@ -88,6 +95,8 @@ MISS_BUDGET = {"hour": (10, 20), "day": (20, 30), "week": (30, 40)}
 BREAK_GLASS_PER_DAY = 3
 BREAK_GLASS_HOURS = 4
 STEP_UP_MINUTES = 60
+EXPORT_HOURS = 24
+EXPORT_MAX_PATIENTS = 5000
 # Refused requests per account and hour before containment: walking ids or probing pages
 # that the role may not open is an attack too, even when nothing leaks.
 REFUSALS_PER_HOUR = 30

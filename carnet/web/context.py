@@ -20,4 +20,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_edit": role_may(actor.role, Capability.EDIT_IDENTITY),
         "can_console": role_may(actor.role, Capability.SECURITY_CONSOLE),
         "can_manage_accounts": role_may(actor.role, Capability.MANAGE_ACCOUNTS),
+        "can_export": role_may(actor.role, Capability.REQUEST_EXPORT),
     }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import accounts, auth, dashboard, guard_steps, patients, security
+from .views import accounts, auth, dashboard, exports, guard_steps, patients, security
 
 app_name = "web"
 
@@ -28,6 +28,12 @@ urlpatterns = [
     path("security/accounts/<int:user_id>/unlock/", security.unlock, name="security_unlock"),
     path("security/break-glass/<int:opening_id>/review/", security.review, name="security_review"),
     path("security/changes/<int:change_id>/decide/", security.decide, name="security_decide"),
+    path(
+        "security/exports/<int:export_id>/decide/", security.decide_export, name="security_export"
+    ),
+    path("exports/", exports.export_list, name="exports"),
+    path("exports/<int:export_id>/produce/", exports.export_produce, name="export_produce"),
+    path("exports/<int:export_id>/file/", exports.export_download, name="export_download"),
     path("accounts/", accounts.account_list, name="accounts"),
     path("accounts/new/", accounts.account_create, name="account_create"),
     path("accounts/<int:user_id>/", accounts.account_detail, name="account_detail"),

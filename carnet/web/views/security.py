@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from carnet.guard import approvals, console, incidents
+from carnet.guard import approvals, console, exports, incidents
 from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
@@ -63,6 +63,7 @@ def console_page(request: HttpRequest) -> HttpResponse:
         {
             "summary": console.summary(actor=_actor(request)),
             "changes": approvals.pending(),
+            "exports": exports.pending(),
             "query": AuditQueryForm(),
         },
     )
@@ -160,4 +161,18 @@ def decide(request: HttpRequest, change_id: int) -> HttpResponse:
         note=request.POST.get("note", ""),
     )
     messages.success(request, _("Change approved.") if approved else _("Change rejected."))
+    return redirect("web:security")
+
+
+@staff_view("security.decide_export", Capability.SECURITY_CONSOLE)
+@require_POST
+def decide_export(request: HttpRequest, export_id: int) -> HttpResponse:
+    approved = request.POST.get("decision") == "approve"
+    exports.decide_export(
+        actor=_actor(request),
+        export_id=export_id,
+        approve=approved,
+        note=request.POST.get("note", ""),
+    )
+    messages.success(request, _("Export approved.") if approved else _("Export rejected."))
     return redirect("web:security")

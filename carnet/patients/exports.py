@@ -1,0 +1,98 @@
+"""Producing an approved bulk export of identities: the IPP list is resolved through blind
+indexes, every patient is handed over by the guard (canaries are containment), and the file
+is sealed before it leaves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from io import StringIO
+
+from django.db import transaction
+
+from carnet.guard import exports as guard_exports
+from carnet.guard.actors import Actor
+from carnet.vault.blind import normalise
+
+from . import search_keys
+from .cards import identity_card
+from .models import ExternalIdentifier, Patient
+from .selectors import subject_of, with_relations
+
+COLUMNS = (
+    "ipp",
+    "status",
+    "birth_surname",
+    "first_names",
+    "used_surname",
+    "used_first_name",
+    "sex",
+    "birth_date",
+    "birthplace_code",
+    "nir",
+    "address_line",
+    "postal_code",
+    "city",
+    "country",
+    "phone",
+    "email",
+)
+
+
+@dataclass(frozen=True)
+class ProducedExport:
+    key: str
+    exported: int
+    missing: tuple[str, ...]
+
+
+def produce_export(*, actor: Actor, export_id: int) -> ProducedExport:
+    with transaction.atomic():
+        export = guard_exports.approved_export(actor, export_id)
+        wanted = {normalise(ipp): ipp for ipp in export.identifiers.splitlines()}
+        keys = [search_keys.ipp_key(export.establishment_id, ipp) for ipp in wanted]
+        candidates = with_relations(
+            Patient.objects.filter(
+                id__in=ExternalIdentifier.objects.filter(
+                    establishment_id=export.establishment_id, bi_value__in=keys
+                ).values("patient_id")
+            )
+        )
+        patients = {str(p.id): p for p in candidates}
+
+        def ipp_of(patient: Patient) -> str:
+            for identifier in patient.identifiers.all():
+                if identifier.establishment_id == export.establishment_id:
+                    return normalise(identifier.value)
+            return ""
+
+        found = guard_exports.admit_export(
+            actor,
+            export,
+            [subject_of(p) for p in patients.values()],
+            lambda s: ipp_of(patients[s.patient_id]) in wanted,
+        )
+        rows = []
+        for subject in found:
+            patient = patients[subject.patient_id]
+            card = identity_card(patient)
+            row = {name: getattr(card, name, "") for name in COLUMNS if name != "ipp"}
+            row["ipp"] = wanted[ipp_of(patient)]
+            row["birth_date"] = card.birth_date.isoformat()
+            rows.append(row)
+        seen = {row["ipp"] for row in rows}
+        missing = tuple(ipp for ipp in wanted.values() if ipp not in seen)
+        content = _render(rows, export.fmt)
+        key = guard_exports.seal_export(actor, export, content, len(rows))
+    return ProducedExport(key=key, exported=len(rows), missing=missing)
+
+
+def _render(rows: list[dict], fmt: str) -> bytes:
+    if fmt == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2).encode()
+    out = StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
