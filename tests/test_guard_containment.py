@@ -205,3 +205,17 @@ def test_the_administrator_sees_no_patient_at_all(staff, establishment):
     assert not Exposure.objects.filter(user=user).exists()
     shown = AuditEntry.objects.filter(actor_id=user.pk, outcome="allowed").exclude(patients="")
     assert not shown.exists()
+
+
+def test_a_locked_user_signing_in_again_is_told_whom_to_contact(establishment):
+    user = UserFactory(role=Role.SECRETARY, establishments=[establishment])
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    client = signed_in_client(user)
+    response = client.post(
+        reverse("web:login"), {"username": user.username, "password": "correct-horse-battery"}
+    )
+    assert "security officer" in response.content.decode()
+    wrong = client.post(
+        reverse("web:login"), {"username": user.username, "password": "wrong-password-here"}
+    )
+    assert "security officer" not in wrong.content.decode()

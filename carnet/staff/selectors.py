@@ -41,3 +41,10 @@ def establishments_and_units() -> tuple[QuerySet, QuerySet]:
     return Establishment.objects.order_by("name"), Unit.objects.select_related(
         "establishment"
     ).order_by("establishment__name", "name")
+
+
+def locked_account_with_password(username: str, password: str) -> bool:
+    """Whether this is a locked account and the right password: only then does the sign-in
+    page say the account is locked (nobody else learns that the account exists)."""
+    user = User.objects.filter(username=username, is_active=False).first()
+    return bool(user and password and user.check_password(password))

@@ -7,9 +7,11 @@ from urllib.parse import urlencode
 
 from django.contrib import auth
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 from django_otp import login as otp_login
@@ -17,6 +19,7 @@ from django_otp import login as otp_login
 from carnet.guard.http import client_ip, public_view
 from carnet.guard.policy import Role
 from carnet.staff import second_factor
+from carnet.staff.selectors import locked_account_with_password
 
 from ..forms import TokenForm
 
@@ -39,6 +42,22 @@ def _after_password(request: HttpRequest, next_url: str) -> HttpResponse:
 
 
 class StaffAuthenticationForm(AuthenticationForm):
+    def clean(self) -> dict:
+        try:
+            return super().clean()
+        except ValidationError:
+            if locked_account_with_password(
+                self.cleaned_data.get("username", ""), self.cleaned_data.get("password", "")
+            ):
+                raise ValidationError(
+                    _(
+                        "This account is locked. Contact your establishment's security "
+                        "officer (RSSI): only they can unlock it."
+                    ),
+                    code="locked",
+                ) from None
+            raise
+
     def confirm_login_allowed(self, user: object) -> None:
         super().confirm_login_allowed(user)
         if getattr(user, "role", None) not in STAFF_ROLES:
