@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from .actors import Actor, check_second_factor
@@ -28,6 +29,12 @@ def _confirm(actor: Actor, token: str, explanation: str, *, field: str) -> None:
         errors["token"] = message or _("This code is not valid.")
     if errors:
         raise ValidationError(errors)
+
+
+def _label(reason: str) -> str:
+    """The reason as the installation's security officers read it."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(BreakGlassReason(reason).label)
 
 
 def open_break_glass(
@@ -60,7 +67,7 @@ def open_break_glass(
         at=now,
         account_id=actor.user_id,
         patient_id=subject.patient_id,
-        detail=f"{reason}: {explanation.strip()}",
+        detail=f"{_label(reason)}: {explanation.strip()}",
         request_id=actor.request_id,
     )
     ledger.exposed[subject.patient_id] = "break_glass_opened"

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -65,8 +66,11 @@ STEP_UP_SESSION_KEY = "carnet_step_up_until"
 
 def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
     if isinstance(refusal, Contained):
-        # The account is locked and its sessions are gone: this browser's too.
+        # The account is locked and its sessions are gone: this browser's too, and the page
+        # that says so is drawn for nobody signed in.
         request.session.flush()
+        request.user = AnonymousUser()
+        request.__dict__.pop("_carnet_actor", None)
         return render(request, "guard/contained.html", status=403)
     if isinstance(refusal, StepUp):
         target = resolve_url("web:step_up") + "?" + urlencode({"next": request.get_full_path()})

@@ -29,6 +29,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: CI must install Debian's chromium")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(

@@ -1,0 +1,216 @@
+"""The guard's pages in a real browser: a practitioner breaks the glass on a patient of another
+establishment (refused first without an explanation), the security officer reviews the opening
+from the console, and a secretary who opens a canary record is locked out on the spot.
+
+Selectors use names, ids and URLs, never visible text: the pages are French by default and
+their translations change, the form fields do not."""
+
+import base64
+import re
+import time
+
+import pytest
+from django.urls import reverse
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
+
+from carnet.guard.models import Alert, AlertKind, BreakGlass, Containment
+from carnet.guard.policy import Role
+from carnet.staff.models import User
+
+from ..conftest import signed_in_client
+from ..factories import (
+    EstablishmentFactory,
+    UserFactory,
+    make_patient,
+    practitioner_for,
+    totp_device,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "Un-mot-de-passe-assez-long"
+
+
+def _staff(username: str, role: str, establishment) -> User:
+    user = UserFactory(username=username, role=role, establishments=[establishment])
+    user.set_password(PASSWORD)
+    user.save()
+    if role == Role.PRACTITIONER:
+        practitioner_for(user)
+    return user
+
+
+def _code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+    """A code of the account's device. A code is accepted once: a second confirmation right
+    after sign-in takes the next step's code, which the device tolerates."""
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, step=device.step, t0=device.t0, drift=device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():06d}"
+
+
+def _code_from_secret(secret: str) -> str:
+    """The code an authenticator app shows now, from the secret as the enrolment page prints it."""
+    return f"{TOTP(base64.b32decode(secret.replace(' ', ''))).token():06d}"
+
+
+def _sign_in(page, base: str, user: User, device: TOTPDevice) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form:has(input[name=username]) button[type=submit]")
+    page.wait_for_url(f"{base}/login/verify/")
+    page.fill("input[name=token]", _code(device))
+    page.click("form:has(input[name=token]) button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoot):
+    home = EstablishmentFactory(name="Hôpital Saint-Luc")
+    elsewhere = EstablishmentFactory(name="Clinique des Tilleuls")
+    doctor = _staff("dr.lefevre", Role.PRACTITIONER, home)
+    device = totp_device(doctor)
+    patient_id = make_patient(elsewhere, birth_surname="LOINTAIN", first_names="Odile")
+    base = live_server.url
+    detail_url = f"{base}/patients/{patient_id}/"
+    break_glass_path = reverse("web:break_glass", args=[patient_id])
+
+    _sign_in(page, base, doctor, device)
+
+    # Known only to another establishment: "not found", with the way to break the glass.
+    response = page.goto(detail_url)
+    assert response is not None and response.status == 404
+    assert "LOINTAIN" not in page.content()
+    offer = page.locator(f"main a[href='{break_glass_path}']")
+    assert offer.is_visible()
+    assert page.locator("main a[href='/']").is_visible()
+    shoot("guard-01-not-found-break-glass-offer")
+
+    offer.click()
+    page.wait_for_url(f"{base}{break_glass_path}")
+    assert page.locator("select[name=reason]").is_visible()
+    assert "LOINTAIN" not in page.content()
+    shoot("guard-02-break-glass-form")
+
+    # No explanation: the error sits next to the field, and nothing is opened.
+    page.select_option("select[name=reason]", "emergency")
+    page.fill("input[name=token]", _code(device, steps_ahead=1))
+    page.click("form:has(select[name=reason]) button[type=submit]")
+    error = page.locator(".field:has(textarea[name=explanation]) .field-error")
+    error.wait_for()
+    assert error.is_visible()
+    assert page.url == f"{base}{break_glass_path}"
+    assert page.input_value("select[name=reason]") == "emergency"
+    assert not BreakGlass.objects.exists()
+    shoot("guard-03-break-glass-field-error")
+
+    # A reason, an explanation and a fresh code: the identity page, with a warning.
+    page.fill("textarea[name=explanation]", "Arrêt cardiaque aux urgences, patiente inconsciente")
+    page.fill("input[name=token]", _code(device, steps_ahead=1))
+    page.click("form:has(select[name=reason]) button[type=submit]")
+    page.wait_for_url(detail_url)
+    assert "LOINTAIN" in page.inner_text("h1")
+    assert "Odile" in page.inner_text("main")
+    assert page.locator(".messages .notice").is_visible()
+    shoot("guard-04-identity-after-break-glass")
+
+    opening = BreakGlass.objects.get()
+    assert opening.user_id == doctor.pk and str(opening.patient_id) == patient_id
+    assert Alert.objects.filter(kind=AlertKind.BREAK_GLASS, account=doctor).count() == 1
+
+
+def test_the_security_officer_reviews_a_break_glass_opening(page, live_server, shoot):
+    home = EstablishmentFactory(name="Hôpital Saint-Luc")
+    elsewhere = EstablishmentFactory(name="Clinique des Tilleuls")
+    doctor = _staff("dr.lefevre", Role.PRACTITIONER, home)
+    officer = _staff("rssi.garnier", Role.SECURITY_OFFICER, home)
+    patient_id = make_patient(elsewhere, birth_surname="LOINTAIN")
+    base = live_server.url
+
+    # The doctor's opening, through the same page (outside the browser).
+    doctor_client = signed_in_client(doctor)
+    opened = doctor_client.post(
+        reverse("web:break_glass", args=[patient_id]),
+        {
+            "reason": "emergency",
+            "explanation": "Arrêt cardiaque aux urgences",
+            "token": _code(doctor.totpdevice_set.get()),
+        },
+    )
+    assert opened.status_code == 302
+    opening = BreakGlass.objects.get()
+    alert = Alert.objects.get(kind=AlertKind.BREAK_GLASS)
+
+    # The officer's first sign-in: password, then enrolment of the second factor.
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", officer.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form:has(input[name=username]) button[type=submit]")
+    page.wait_for_url(f"{base}/login/enrol/")
+    secret = page.inner_text("#totp-secret").strip()
+    assert re.fullmatch(r"[A-Z2-7 ]+", secret)
+    page.fill("input[name=token]", _code_from_secret(secret))
+    page.click("form:has(input[name=token]) button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+    page.click("nav.sidenav a[href='/security/']")
+    page.wait_for_url(f"{base}/security/")
+    acknowledge = f"form[action='/security/alerts/{alert.pk}/acknowledge/']"
+    review = f"form[action='/security/break-glass/{opening.pk}/review/']"
+    assert page.locator(acknowledge).is_visible()
+    assert page.locator(review).is_visible()
+    main = page.inner_text("main")
+    assert doctor.username in main and "Arrêt cardiaque aux urgences" in main
+    assert "LOINTAIN" not in page.content()  # ids only, never an identity
+    shoot("guard-05-console-to-review")
+
+    page.fill(f"{review} input[name=note]", "Urgence vitale confirmée par le service")
+    page.click(f"{review} button[name=verdict][value=justified]")
+    page.wait_for_url(f"{base}/security/")
+    assert page.locator(".messages .notice").is_visible()
+    assert page.locator(review).count() == 0
+    assert page.locator(acknowledge).is_visible()  # reviewing is not acknowledging the alert
+    shoot("guard-06-console-reviewed")
+
+    opening.refresh_from_db()
+    assert opening.review_verdict == "justified" and opening.reviewed_by_id == officer.pk
+    assert opening.review_note == "Urgence vitale confirmée par le service"
+
+
+def test_a_secretary_who_opens_a_canary_is_locked_out(page, live_server, shoot):
+    establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
+    secretary = _staff("c.martin", Role.SECRETARY, establishment)
+    device = totp_device(secretary)
+    canary_id = make_patient(
+        establishment, canary=True, birth_surname="BERTHIER", first_names="Lucienne"
+    )
+    base = live_server.url
+
+    _sign_in(page, base, secretary, device)
+
+    response = page.goto(f"{base}/patients/{canary_id}/")
+    assert response is not None and response.status == 403
+    assert page.locator("main .contained[role=alert]").is_visible()
+    content = page.content()
+    assert "BERTHIER" not in content and "Lucienne" not in content
+    shoot("guard-07-account-locked")
+
+    # The account is locked, every session ended: a reload asks to sign in again.
+    page.reload()
+    page.wait_for_url(re.compile(re.escape(f"{base}/login/") + r"(\?.*)?$"))
+    assert page.locator("input[name=username]").is_visible()
+    assert page.locator("nav.sidenav").count() == 0
+    shoot("guard-08-after-lock-sign-in")
+
+    assert not User.objects.get(pk=secretary.pk).is_active
+    assert Containment.objects.filter(user=secretary, released_at__isnull=True).exists()
+    assert Alert.objects.filter(kind=AlertKind.CANARY, account=secretary).exists()
+
+    # Signing in again does not get past the lock.
+    page.fill("input[name=username]", secretary.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form:has(input[name=username]) button[type=submit]")
+    expect(page.locator("input[name=username]")).to_be_visible()
+    assert page.locator("nav.sidenav").count() == 0
