@@ -48,3 +48,15 @@ def locked_account_with_password(username: str, password: str) -> bool:
     page say the account is locked (nobody else learns that the account exists)."""
     user = User.objects.filter(username=username, is_active=False).first()
     return bool(user and password and user.check_password(password))
+
+
+def display_names(user_ids: set[int]) -> dict[int, str]:
+    """Staff full names, for access histories ("who opened my record")."""
+    return {
+        user.pk: user.get_full_name() or user.username
+        for user in User.objects.filter(pk__in=user_ids).only("first_name", "last_name", "username")
+    }
+
+
+def establishment_names_by_id(ids: set[int]) -> dict[int, str]:
+    return dict(Establishment.objects.filter(pk__in=ids).values_list("pk", "name"))

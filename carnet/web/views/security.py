@@ -21,6 +21,7 @@ from carnet.guard import approvals, console, exports, incidents
 from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
+from carnet.staff.selectors import display_names, establishment_names_by_id
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -118,7 +119,19 @@ def audit_search(request: HttpRequest) -> HttpResponse:
             end=data["end"],
         )
         if data["patient"]:
-            history = list(incidents.access_history(actor=actor, patient_id=str(data["patient"])))
+            accesses = list(incidents.access_history(actor=actor, patient_id=str(data["patient"])))
+            names = display_names({a.actor_id for a in accesses if a.actor_id})
+            places = establishment_names_by_id(
+                {a.establishment_id for a in accesses if a.establishment_id}
+            )
+            history = [
+                {
+                    "access": a,
+                    "name": names.get(a.actor_id, a.actor),
+                    "establishment": places.get(a.establishment_id, ""),
+                }
+                for a in accesses
+            ]
     return render(
         request,
         "web/security/audit.html",
