@@ -219,3 +219,33 @@ def test_a_locked_user_signing_in_again_is_told_whom_to_contact(establishment):
         reverse("web:login"), {"username": user.username, "password": "wrong-password-here"}
     )
     assert "security officer" not in wrong.content.decode()
+
+
+def test_only_a_care_relationship_can_be_shared(establishment):
+    from .factories import practitioner_for
+
+    doctor = UserFactory(role=Role.PRACTITIONER, establishments=[establishment])
+    practitioner = practitioner_for(doctor)
+    colleague = UserFactory(role=Role.NURSE, establishments=[establishment])
+    patient = make_patient(establishment, treating_doctor=practitioner, birth_surname="PARTAGE")
+    stranger = make_patient(establishment, birth_surname="INCONNU")
+    client = signed_in_client(doctor)
+    page = client.get(reverse("web:patient_detail", args=[patient]))
+    assert page.context["opened_by"] == "treating_doctor" and page.context["share_form"]
+    client.post(
+        reverse("web:patient_share", args=[patient]),
+        {"colleague": colleague.pk, "days": 3, "reason": "Avis infirmier"},
+    )
+    nurse = signed_in_client(colleague)
+    opened = nurse.get(reverse("web:patient_detail", args=[patient]))
+    assert opened.status_code == 200 and opened.context["opened_by"] == "share"
+    assert not Exposure.objects.filter(user=colleague).exists()
+    # A patient seen outside any relationship cannot be passed on to escape the budget.
+    refused = client.post(
+        reverse("web:patient_share", args=[stranger]),
+        {"colleague": colleague.pk, "days": 3, "reason": "Blanchiment"},
+    )
+    assert refused.status_code == 403
+    assert (
+        nurse.get(reverse("web:patient_detail", args=[stranger])).context["opened_by"] == "outside"
+    )

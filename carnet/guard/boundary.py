@@ -159,6 +159,11 @@ def ledger_for(actor: Actor) -> Ledger:
     return ledger
 
 
+def opened_through(actor: Actor, patient_id: str) -> str:
+    """What opened this patient in the current request (a relationship kind, or outside)."""
+    return ledger_for(actor).exposed.get(str(patient_id), "")
+
+
 def require(actor: Actor, capability: Capability) -> Ledger:
     ledger = ledger_for(actor)
     if not role_may(actor.role, capability):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import Subject, admit_matching, admit_one
-from carnet.guard.policy import Capability
+from carnet.guard.policy import Capability, Role
 from carnet.staff.models import Practitioner
 from carnet.vault.blind import normalise
 
@@ -161,4 +161,20 @@ def practitioners_for(actor: Actor) -> QuerySet:
         .select_related("user")
         .distinct()
         .order_by("user__last_name", "user__first_name")
+    )
+
+
+def colleagues_for(actor: Actor) -> QuerySet:
+    """Accounts a patient can be shared with: caring roles of the actor's establishments."""
+    from carnet.staff.models import User
+
+    return (
+        User.objects.filter(
+            memberships__establishment_id__in=actor.establishment_ids,
+            role__in=[Role.PRACTITIONER, Role.NURSE, Role.LAB_TECHNICIAN, Role.SECRETARY],
+            is_active=True,
+        )
+        .exclude(pk=actor.user_id)
+        .distinct()
+        .order_by("last_name", "first_name")
     )

@@ -14,13 +14,14 @@ from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import admit_bulk, admit_new
+from carnet.guard.boundary import Refused, admit_bulk, admit_new
 from carnet.guard.break_glass import open_break_glass
 from carnet.guard.canaries import mark_for
 from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Capability
 from carnet.guard.relationships import end as end_relationships
 from carnet.guard.relationships import relate, relate_many
+from carnet.guard.shares import share
 from carnet.organisations.models import Establishment
 from carnet.staff.models import Practitioner
 from carnet.vault.keys import create_data_key, prepare_data_key
@@ -31,6 +32,7 @@ from .cards import IdentityCard, identity_card
 from .models import ExternalIdentifier, Patient
 from .selectors import (
     SearchQuery,
+    colleagues_for,
     guarded_patient,
     parse_patient_id,
     search_identities,
@@ -239,4 +241,23 @@ def break_the_glass(
         reason=reason,
         explanation=explanation,
         token=token,
+    )
+
+
+def share_with_colleague(
+    *, actor: Actor, patient_id: object, colleague_id: int, days: int, reason: str
+) -> None:
+    """Opens a patient of one's care to a colleague of the same establishment for a while."""
+    patient = with_relations(Patient.objects.filter(id=parse_patient_id(patient_id))).first()
+    if patient is None:
+        raise Refused("no such patient")
+    colleagues = colleagues_for(actor).filter(pk=colleague_id)
+    if not colleagues.exists():
+        raise ValidationError({"colleague": _("Choose a colleague of your establishment.")})
+    share(
+        actor=actor,
+        subject=subject_of(patient),
+        colleague_id=colleague_id,
+        days=days,
+        reason=reason,
     )

@@ -16,6 +16,7 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/", patients.detail, name="patient_detail"),
     path("patients/<uuid:patient_id>/edit/", patients.edit, name="patient_edit"),
     path("patients/<uuid:patient_id>/break-glass/", guard_steps.break_glass, name="break_glass"),
+    path("patients/<uuid:patient_id>/share/", patients.share, name="patient_share"),
     path("confirm/", guard_steps.step_up, name="step_up"),
     path("security/", security.console_page, name="security"),
     path("security/audit/", security.audit_search, name="security_audit"),

@@ -3,23 +3,33 @@ patients domain (which goes through the guard), and renders what it was handed."
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from carnet.guard.actors import Actor, actor_for_request
+from carnet.guard.boundary import opened_through
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.patients.forms import IdentityForm
 from carnet.patients.selectors import (
     SearchQuery,
+    colleagues_for,
     open_identity,
     practitioners_for,
     search_identities,
 )
-from carnet.patients.services import StaleIdentity, create_identity, update_identity
+from carnet.patients.services import (
+    StaleIdentity,
+    create_identity,
+    share_with_colleague,
+    update_identity,
+)
 
 from ..forms import SearchForm
 
@@ -40,10 +50,57 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "outcome": outcome})
 
 
+class ShareForm(forms.Form):
+    colleague = forms.ModelChoiceField(label=gettext_lazy("Colleague"), queryset=None)
+    days = forms.IntegerField(
+        label=gettext_lazy("For (days)"), min_value=1, max_value=30, initial=7
+    )
+    reason = forms.CharField(label=gettext_lazy("Why"), max_length=300)
+
+    def __init__(self, *args: object, actor: Actor, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["colleague"].queryset = colleagues_for(actor)
+
+
 @staff_view("patients.view", Capability.VIEW_IDENTITY)
 def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
-    card = open_identity(actor=_actor(request), patient_id=patient_id)
-    return render(request, "web/patients/detail.html", {"card": card})
+    actor = _actor(request)
+    card = open_identity(actor=actor, patient_id=patient_id)
+    opened_by = opened_through(actor, card.id)
+    shareable = opened_by not in ("outside", "break_glass")
+    return render(
+        request,
+        "web/patients/detail.html",
+        {
+            "card": card,
+            "opened_by": opened_by,
+            "share_form": ShareForm(actor=actor) if shareable else None,
+        },
+    )
+
+
+@staff_view("patients.share", Capability.VIEW_IDENTITY)
+@require_POST
+def share(request: HttpRequest, patient_id: str) -> HttpResponse:
+    actor = _actor(request)
+    form = ShareForm(request.POST, actor=actor)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            share_with_colleague(
+                actor=actor,
+                patient_id=patient_id,
+                colleague_id=data["colleague"].pk,
+                days=data["days"],
+                reason=data["reason"],
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Shared. The colleague can open this record for a while."))
+    else:
+        messages.error(request, _("Choose a colleague, a duration and say why."))
+    return redirect("web:patient_detail", patient_id=patient_id)
 
 
 def _apply_domain_errors(form: IdentityForm, error: ValidationError) -> None:
