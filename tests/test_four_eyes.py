@@ -139,3 +139,20 @@ def test_the_accounts_pages_are_for_administrators_only(staff):
         user, client = staff(role)
         assert client.get(reverse("web:accounts")).status_code == 403
         assert client.get(reverse("web:account_create")).status_code == 403
+
+
+def test_a_membership_with_a_unit_of_another_establishment_is_refused(
+    admin, establishment, other_establishment
+):
+    from carnet.organisations.models import Unit
+
+    _, admin_client = admin
+    nurse = UserFactory(role=Role.NURSE, establishments=[establishment])
+    foreign_unit = Unit.objects.create(
+        establishment=other_establishment, name="Cardiologie", code="C"
+    )
+    admin_client.post(
+        reverse("web:account_request", args=[nurse.pk, "membership"]),
+        {"establishment": establishment.pk, "unit": foreign_unit.pk},
+    )
+    assert not AccessChange.objects.filter(account=nurse).exists()

@@ -69,7 +69,8 @@ def request_account(*, actor: Actor, password: str, **fields: Any) -> User:
         kind=ChangeKind.NEW_ACCOUNT,
         account_id=user.pk,
         payload={"role": user.role},
-        summary=f"{user.username} ({user.get_role_display()})",
+        summary=f"{user.username} ({user.get_role_display()}) — "
+        + ", ".join(e.name for e in fields.get("establishments", [])),
     )
     return user
 
@@ -89,6 +90,8 @@ def request_role(*, actor: Actor, user: User, role: str) -> None:
 def request_membership(
     *, actor: Actor, user: User, establishment: Establishment, unit: Unit | None = None
 ) -> None:
+    if unit is not None and unit.establishment_id != establishment.pk:
+        raise ValidationError({"unit": _("This unit belongs to another establishment.")})
     approvals.ask(
         actor=actor,
         kind=ChangeKind.MEMBERSHIP,
@@ -130,6 +133,14 @@ def _apply_role(change: Any) -> None:
 
 
 def _apply_membership(change: Any) -> None:
+    unit_id = change.payload["unit"]
+    if (
+        unit_id is not None
+        and not Unit.objects.filter(
+            pk=unit_id, establishment_id=change.payload["establishment"]
+        ).exists()
+    ):
+        raise ValidationError(_("This unit belongs to another establishment."))
     Membership.objects.get_or_create(
         user_id=change.account_id,
         establishment_id=change.payload["establishment"],

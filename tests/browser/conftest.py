@@ -40,10 +40,8 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh browser context per test. The pages' Content-Security-Policy stays on, and any
-    violation it reports (an inline style or script slipped into a template) fails the test."""
+def _watched_page(browser):
+    """A new context and its page, with a list collecting Content-Security-Policy violations."""
     context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris")
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -56,20 +54,42 @@ def page(browser):
             else None
         ),
     )
-    yield page
+    return context, page, violations
+
+
+def _close(context, violations) -> None:
     context.close()
     if violations:
         pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations))
 
 
 @pytest.fixture
+def page(browser):
+    """A fresh browser context per test. The pages' Content-Security-Policy stays on, and any
+    violation it reports (an inline style or script slipped into a template) fails the test."""
+    context, page, violations = _watched_page(browser)
+    yield page
+    _close(context, violations)
+
+
+@pytest.fixture
+def other_page(browser):
+    """A second, separate browser context (another person at another desk), watched for
+    Content-Security-Policy violations like `page`."""
+    context, page, violations = _watched_page(browser)
+    yield page
+    _close(context, violations)
+
+
+@pytest.fixture
 def shoot(page):
-    """shoot(name): a full-page screenshot of the current page, test-artifacts/<name>.png."""
+    """shoot(name): a full-page screenshot of the current page, test-artifacts/<name>.png;
+    shoot(name, on=other) takes it of another page (another browser context)."""
     ARTIFACTS.mkdir(exist_ok=True)
 
-    def take(name: str) -> Path:
+    def take(name: str, *, on=None) -> Path:
         path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        (on or page).screenshot(path=str(path), full_page=True)
         return path
 
     return take

@@ -39,7 +39,7 @@ class AccountForm(forms.Form):
     first_name = forms.CharField(label=gettext_lazy("First name"), max_length=150)
     last_name = forms.CharField(label=gettext_lazy("Last name"), max_length=150)
     email = forms.EmailField(label=gettext_lazy("E-mail"), required=False)
-    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=STAFF_ROLES)
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=[("", "—"), *STAFF_ROLES])
     establishment = forms.ModelChoiceField(
         label=gettext_lazy("Establishment"), queryset=Establishment.objects.order_by("name")
     )

@@ -3,8 +3,6 @@ break-the-glass on a patient with no care relationship. Both need the second fac
 
 from __future__ import annotations
 
-import time
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -75,7 +73,7 @@ def step_up(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/step_up.html",
-        {"form": form, "next": next_url, "now": time.time()},
+        {"form": form, "next": next_url},
         status=400 if form.errors else 200,
     )
 

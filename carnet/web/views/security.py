@@ -167,13 +167,17 @@ def incident_report(request: HttpRequest) -> HttpResponse:
 @require_POST
 def decide(request: HttpRequest, change_id: int) -> HttpResponse:
     approved = request.POST.get("decision") == "approve"
-    approvals.decide(
-        actor=_actor(request),
-        change_id=change_id,
-        approve=approved,
-        note=request.POST.get("note", ""),
-    )
-    messages.success(request, _("Change approved.") if approved else _("Change rejected."))
+    try:
+        approvals.decide(
+            actor=_actor(request),
+            change_id=change_id,
+            approve=approved,
+            note=request.POST.get("note", ""),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Change approved.") if approved else _("Change rejected."))
     return redirect("web:security")
 
 
