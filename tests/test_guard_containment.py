@@ -231,7 +231,7 @@ def test_only_a_care_relationship_can_be_shared(establishment):
     stranger = make_patient(establishment, birth_surname="INCONNU")
     client = signed_in_client(doctor)
     page = client.get(reverse("web:patient_detail", args=[patient]))
-    assert page.context["opened_by"] == "treating_doctor" and page.context["share_form"]
+    assert page.context["opened_by"] == "treating_doctor" and page.context["shareable"]
     client.post(
         reverse("web:patient_share", args=[patient]),
         {"colleague": colleague.pk, "days": 3, "reason": "Avis infirmier"},

@@ -126,7 +126,9 @@ def append(record: Record) -> AuditEntry:
     else:
         items = [(p, "") for p in sorted({str(p) for p in record.patients})]
     count = len(items) if record.patient_count is None else record.patient_count
-    with transaction.atomic():
+    # One transaction with the caller's work, and no savepoint of its own: the entry and the
+    # access it records commit or roll back together.
+    with transaction.atomic(savepoint=False):
         chain = chain_for(record.request_id)
         head = _locked_head(chain)
         at = timezone.now()

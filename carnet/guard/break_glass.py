@@ -14,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from . import relationships
 from .actors import Actor, check_second_factor
 from .boundary import Contained, Refused, Subject, check_canaries, require
-from .models import Alert, AlertKind, BreakGlass, BreakGlassReason
+from .models import Alert, AlertKind, BreakGlass, BreakGlassReason, RelationshipKind
 from .policy import BREAK_GLASS_HOURS, BREAK_GLASS_PER_DAY, STEP_UP_MINUTES, Capability
 
 
@@ -61,6 +62,14 @@ def open_break_glass(
         opened_at=now,
         expires_at=now + datetime.timedelta(hours=BREAK_GLASS_HOURS),
         request_id=actor.request_id,
+    )
+    relationships.relate(
+        patient_id=subject.patient_id,
+        kind=RelationshipKind.BREAK_GLASS,
+        user_id=actor.user_id,
+        source=f"break_glass:{opening.pk}",
+        starts_at=now,
+        ends_at=opening.expires_at,
     )
     Alert.objects.create(
         kind=AlertKind.BREAK_GLASS,

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .actors import Actor
-from .models import BreakGlass, CareRelationship, RelationshipKind
+from .models import CareRelationship, RelationshipKind
 
 
 def active(now: datetime.datetime | None = None) -> Q:
@@ -28,16 +28,13 @@ def kinds_for(actor: Actor, patient_ids: Iterable[str]) -> dict[str, str]:
     mine = Q(user_id=actor.user_id)
     if actor.unit_ids:
         mine |= Q(unit_id__in=actor.unit_ids)
-    found = {
-        str(patient): kind
-        for patient, kind in CareRelationship.objects.filter(active(now), mine, patient_id__in=ids)
-        .order_by("kind")
-        .values_list("patient_id", "kind")
-    }
-    for patient in BreakGlass.objects.filter(
-        user_id=actor.user_id, patient_id__in=ids, expires_at__gt=now
-    ).values_list("patient_id", flat=True):
-        found.setdefault(str(patient), RelationshipKind.BREAK_GLASS)
+    rows = CareRelationship.objects.filter(active(now), mine, patient_id__in=ids).values_list(
+        "patient_id", "kind"
+    )
+    found: dict[str, str] = {}
+    # A care relationship names what opened the record before a break-the-glass does.
+    for patient, kind in sorted(rows, key=lambda row: row[1] == RelationshipKind.BREAK_GLASS):
+        found.setdefault(str(patient), kind)
     return found
 
 

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
 from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.boundary import opened_through
@@ -67,24 +66,23 @@ def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
     actor = _actor(request)
     card = open_identity(actor=actor, patient_id=patient_id)
     opened_by = opened_through(actor, card.id)
-    shareable = opened_by not in ("outside", "break_glass")
     return render(
         request,
         "web/patients/detail.html",
         {
             "card": card,
             "opened_by": opened_by,
-            "share_form": ShareForm(actor=actor) if shareable else None,
+            "shareable": opened_by not in ("outside", "break_glass"),
         },
     )
 
 
 @staff_view("patients.share", Capability.VIEW_IDENTITY)
-@require_POST
 def share(request: HttpRequest, patient_id: str) -> HttpResponse:
     actor = _actor(request)
-    form = ShareForm(request.POST, actor=actor)
-    if form.is_valid():
+    card = open_identity(actor=actor, patient_id=patient_id)
+    form = ShareForm(request.POST or None, actor=actor)
+    if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             share_with_colleague(
@@ -95,12 +93,16 @@ def share(request: HttpRequest, patient_id: str) -> HttpResponse:
                 reason=data["reason"],
             )
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+            _apply_domain_errors(form, error)
         else:
             messages.success(request, _("Shared. The colleague can open this record for a while."))
-    else:
-        messages.error(request, _("Choose a colleague, a duration and say why."))
-    return redirect("web:patient_detail", patient_id=patient_id)
+            return redirect("web:patient_detail", patient_id=patient_id)
+    return render(
+        request,
+        "web/patients/share.html",
+        {"form": form, "card": card},
+        status=400 if form.errors else 200,
+    )
 
 
 def _apply_domain_errors(form: IdentityForm, error: ValidationError) -> None:
