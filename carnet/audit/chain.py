@@ -56,7 +56,8 @@ def reset_cache() -> None:
 
 
 def stamp(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime, and verify() calls this per entry.
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def canonical(
