@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hmac
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from hashlib import sha256
 
 from .keyring import load_keyring
 
 
+@lru_cache(maxsize=65536)
 def normalise(value: str) -> str:
     """Upper case, accents removed, only A-Z and 0-9 kept: 'Le Gall-Hervé' -> 'LEGALLHERVE'."""
     decomposed = unicodedata.normalize("NFKD", value)
@@ -30,12 +31,19 @@ def _base_mac() -> hmac.HMAC:
 
 def reset_cache() -> None:
     _base_mac.cache_clear()
+    _index.cache_clear()
 
 
 def blind_index(kind: str, value: str, bits: int) -> int:
     """An integer of `bits` bits (at most 31, so it fits any integer column)."""
     if not 1 <= bits <= 31:
         raise ValueError("a blind index is 1 to 31 bits wide")
+    return _index(kind, value, bits)
+
+
+# Names and dates repeat across patients; the cache dies with the process and with the key.
+@lru_cache(maxsize=65536)
+def _index(kind: str, value: str, bits: int) -> int:
     mac = _base_mac().copy()
     mac.update(kind.encode() + b"\x00" + value.encode())
     return int.from_bytes(mac.digest()[:4], "big") >> (32 - bits)

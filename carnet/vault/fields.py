@@ -65,7 +65,11 @@ class SealedField(models.BinaryField):
         setattr(cls, name, _SealedAttribute(self))
 
     def owner_of(self, instance: models.Model) -> str:
-        return str(getattr(instance, self.owner_field))
+        owner = getattr(instance, self.owner_field)
+        cached = instance.__dict__.get("_sealed_owner")
+        if cached is None or cached[0] is not owner:
+            cached = instance.__dict__["_sealed_owner"] = (owner, str(owner))
+        return cached[1]
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         blob = getattr(model_instance, self.attname)

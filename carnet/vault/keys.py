@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.utils import timezone
 
 from .keyring import load_keyring
@@ -69,12 +70,20 @@ def preload(owners: Iterable[str]) -> None:
             scope.keys[str(row.owner)] = _unwrap(row)
 
 
+def _cipher(owner: str) -> AESGCM:
+    scope = require(owner)
+    cipher = scope.ciphers.get(owner)
+    if cipher is None:
+        cipher = scope.ciphers[owner] = AESGCM(data_key(owner))
+    return cipher
+
+
 def seal_value(owner: str, place: str, plaintext: str) -> bytes:
-    return seal(data_key(owner), plaintext.encode(), associated_data(owner, place))
+    return seal(_cipher(owner), plaintext.encode(), associated_data(owner, place))
 
 
 def open_value(owner: str, place: str, blob: bytes) -> str:
-    return unseal(data_key(owner), blob, associated_data(owner, place)).decode()
+    return unseal(_cipher(owner), blob, associated_data(owner, place)).decode()
 
 
 def shred(owner: object) -> bool:
@@ -82,6 +91,7 @@ def shred(owner: object) -> bool:
     scope = current_scope()
     if scope is not None:
         scope.keys.pop(str(owner), None)
+        scope.ciphers.pop(str(owner), None)
     updated = DataKey.objects.filter(owner=owner, wrapped__isnull=False).update(
         wrapped=None, shredded_at=timezone.now()
     )

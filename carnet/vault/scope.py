@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class OpeningRefused(Exception):
@@ -22,6 +23,7 @@ class OpeningScope:
     owners: set[str] = field(default_factory=set)
     everything: bool = False
     keys: dict[str, bytes] = field(default_factory=dict)
+    ciphers: dict[str, Any] = field(default_factory=dict)
 
     def admits(self, owner: str) -> bool:
         return self.everything or owner in self.owners
@@ -38,6 +40,7 @@ def opening_scope() -> Iterator[OpeningScope]:
         yield scope
     finally:
         scope.keys.clear()
+        scope.ciphers.clear()
         _current.reset(token)
 
 
@@ -57,6 +60,7 @@ def withdraw(owner: object) -> None:
     if scope is not None:
         scope.owners.discard(str(owner))
         scope.keys.pop(str(owner), None)
+        scope.ciphers.pop(str(owner), None)
 
 
 def admit_everything() -> None:

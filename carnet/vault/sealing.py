@@ -25,19 +25,22 @@ def associated_data(owner: str, place: str) -> bytes:
     return f"carnet|{place}|{owner}".encode()
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+def seal(key: bytes | AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    """`key` may be an AESGCM already built for it (one per patient, many fields)."""
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
     nonce = secrets.token_bytes(NONCE_BYTES)
-    return VALUE_FORMAT + nonce + AESGCM(key).encrypt(nonce, padded, aad)
+    return VALUE_FORMAT + nonce + cipher.encrypt(nonce, padded, aad)
 
 
-def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
+def unseal(key: bytes | AESGCM, blob: bytes, aad: bytes) -> bytes:
     if blob[:1] != VALUE_FORMAT:
         raise SealBroken("unknown sealed value format")
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
     nonce, ciphertext = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
     try:
-        padded = AESGCM(key).decrypt(nonce, ciphertext, aad)
+        padded = cipher.decrypt(nonce, ciphertext, aad)
     except InvalidTag:
         raise SealBroken("sealed value does not open here") from None
     unpadder = padding.PKCS7(128).unpadder()
