@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "carnet.organisations",
     "carnet.staff",
     "carnet.patients",
+    "carnet.scheduling",
     # Interfaces.
     "carnet.web",
     "carnet.cli",

@@ -102,3 +102,24 @@ def make_patient(establishment: Establishment, **values) -> str:
             actor=actor, data={**IDENTITY, **values}, establishment_id=establishment.pk
         )
     return card.id
+
+
+def agenda_with_hours(establishment, practitioner=None, *, minutes=30, **type_options):
+    """A practitioner's agenda open 09:00-12:00 every weekday, with one consultation type."""
+    import datetime as _dt
+
+    from carnet.scheduling.models import Agenda, ConsultationType, OpeningHours
+
+    agenda = Agenda.objects.create(
+        establishment=establishment,
+        kind="practitioner" if practitioner else "resource",
+        name="Consultations",
+        practitioner=practitioner,
+    )
+    for weekday in range(5):
+        OpeningHours.objects.create(
+            agenda=agenda, weekday=weekday, opens=_dt.time(9), closes=_dt.time(12)
+        )
+    return ConsultationType.objects.create(
+        agenda=agenda, motive="Consultation", minutes=minutes, **type_options
+    )

@@ -35,6 +35,7 @@ class Capability(StrEnum):
     BREAK_GLASS = "guard.break_glass"
     SECURITY_CONSOLE = "guard.console"
     REQUEST_EXPORT = "guard.export"
+    BOOK_APPOINTMENT = "scheduling.book"
 
 
 _PATIENT_FACING = {Capability.SEARCH_IDENTITY, Capability.VIEW_IDENTITY}
@@ -46,6 +47,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             *_PATIENT_FACING,
             Capability.BREAK_GLASS,
             Capability.REQUEST_EXPORT,
+            Capability.BOOK_APPOINTMENT,
         }
     ),
     Role.NURSE: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS}),
@@ -56,6 +58,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.CREATE_IDENTITY,
             Capability.EDIT_IDENTITY,
             Capability.REQUEST_EXPORT,
+            Capability.BOOK_APPOINTMENT,
         }
     ),
     Role.LAB_TECHNICIAN: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
