@@ -2,10 +2,6 @@
 applied by monkeypatching inside the benchmark process (`--prototype NAME[,NAME]`). Nothing
 here changes the product; a run that uses one says so on every figure it prints.
 
-- `breakglass-if-needed`: guard.relationships.kinds_for asks for break-the-glass openings
-  only for the patients no care relationship already opened (the usual chart read: none).
-- `audit-no-savepoint`: audit.chain.append joins the caller's transaction instead of opening
-  a savepoint inside it (SAVEPOINT + RELEASE: two round trips per audited request).
 - `key-with-patient`: patients.selectors.guarded_patient fetches the wrapped data key in the
   same query as the patient (a subquery) instead of a separate DataKey query when the first
   sealed field is opened.
@@ -18,9 +14,6 @@ here changes the product; a run that uses one says so on every figure it prints.
   patients, identifiers, care relationships) with COPY instead of bulk INSERTs, which Django
   compiles row by row and psycopg re-parses in Python for every batch (a 2,000-row INSERT is
   far past psycopg's 4,096-character statement cache).
-- `seed-crypto`: vault.blind.normalise remembers recent values (surnames repeat), and
-  vault.sealing.seal pads by hand and reuses one AESGCM object per key, instead of building
-  a PKCS7 padder and an AESGCM object for every value.
 """
 
 from __future__ import annotations
@@ -43,54 +36,6 @@ def switch(on: bool) -> None:
     loop can interleave both and compare them under the same load."""
     for owner, name, product, prototype in _PATCHES:
         setattr(owner, name, prototype if on else product)
-
-
-def _breakglass_if_needed() -> None:
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from carnet.guard import relationships
-    from carnet.guard.models import BreakGlass, CareRelationship, RelationshipKind
-
-    def kinds_for(actor, patient_ids):  # type: ignore[no-untyped-def]
-        ids = list(patient_ids)
-        if not ids or actor.user_id is None:
-            return {}
-        now = timezone.now()
-        mine = Q(user_id=actor.user_id)
-        if actor.unit_ids:
-            mine |= Q(unit_id__in=actor.unit_ids)
-        found = {
-            str(patient): kind
-            for patient, kind in CareRelationship.objects.filter(
-                relationships.active(now), mine, patient_id__in=ids
-            )
-            .order_by("kind")
-            .values_list("patient_id", "kind")
-        }
-        missing = [i for i in ids if str(i) not in found]
-        if missing:
-            for patient in BreakGlass.objects.filter(
-                user_id=actor.user_id, patient_id__in=missing, expires_at__gt=now
-            ).values_list("patient_id", flat=True):
-                found.setdefault(str(patient), RelationshipKind.BREAK_GLASS)
-        return found
-
-    _set(relationships, "kinds_for", kinds_for)
-
-
-def _audit_no_savepoint() -> None:
-    import types
-
-    from django.db import transaction
-
-    from carnet.audit import chain
-
-    def atomic(*args, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs.setdefault("savepoint", False)
-        return transaction.atomic(*args, **kwargs)
-
-    _set(chain, "transaction", types.SimpleNamespace(atomic=atomic))
 
 
 def _key_with_patient() -> None:
@@ -247,42 +192,11 @@ def _seed_copy() -> None:
     _set(QuerySet, "bulk_create", copy_create)
 
 
-def _seed_crypto() -> None:
-    import secrets
-    from functools import lru_cache
-
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    from carnet.vault import blind, keys, sealing
-
-    cached_normalise = lru_cache(maxsize=65536)(blind.normalise)
-    aead = lru_cache(maxsize=4096)(AESGCM)
-
-    def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-        pad = 16 - len(plaintext) % 16
-        nonce = secrets.token_bytes(sealing.NONCE_BYTES)
-        return (
-            sealing.VALUE_FORMAT
-            + nonce
-            + aead(key).encrypt(nonce, plaintext + bytes([pad]) * pad, aad)
-        )
-
-    from carnet.patients import search_keys
-
-    _set(blind, "normalise", cached_normalise)
-    _set(search_keys, "normalise", cached_normalise)
-    _set(sealing, "seal", seal)
-    _set(keys, "seal", seal)
-
-
 PROTOTYPES: dict[str, Callable[[], None]] = {
-    "breakglass-if-needed": _breakglass_if_needed,
-    "audit-no-savepoint": _audit_no_savepoint,
     "key-with-patient": _key_with_patient,
     "verify-parallel": _verify_parallel,
     "verify-db-stamp": _verify_db_stamp,
     "seed-copy": _seed_copy,
-    "seed-crypto": _seed_crypto,
 }
 
 

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "carnet.scheduling",
     # Interfaces.
     "carnet.web",
+    "carnet.screen",
     "carnet.cli",
 ]
 

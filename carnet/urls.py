@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("screen/", include("carnet.screen.urls")),
     path("", include("carnet.web.urls")),
 ]
 

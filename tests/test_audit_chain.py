@@ -183,3 +183,20 @@ def test_the_command_fails_loudly_on_tampering_and_passes_otherwise(chain, capsy
     assert exit_info.value.code == 1
     out = capsys.readouterr().out
     assert "NOT intact" in out and "altered: chain 0 entry 2" in out
+
+
+def test_the_stamp_format_never_changes():
+    """Entries are hashed with this text: changing it would make every old entry "altered"."""
+    import datetime
+
+    from carnet.audit.chain import stamp
+
+    paris = datetime.timezone(datetime.timedelta(hours=1))
+    assert (
+        stamp(datetime.datetime(2026, 11, 24, 13, 5, 0, tzinfo=paris))
+        == "2026-11-24T12:05:00.000000Z"
+    )
+    assert (
+        stamp(datetime.datetime(2026, 11, 24, 12, 5, 0, 42, tzinfo=datetime.UTC))
+        == "2026-11-24T12:05:00.000042Z"
+    )

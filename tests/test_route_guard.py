@@ -58,7 +58,7 @@ def test_every_route_refuses_or_is_audited_for_every_visitor(establishment, visi
     checked = 0
     for route, pattern in routes:
         path = _concrete(route, patient)
-        public = getattr(pattern.callback, ROUTE_ATTRIBUTE) == "public"
+        public = getattr(pattern.callback, ROUTE_ATTRIBUTE) in ("public", "device")
         for who, client in visitors.items():
             for method in ("get", "post"):
                 response = getattr(client, method)(path)
@@ -78,7 +78,9 @@ def test_every_route_refuses_or_is_audited_for_every_visitor(establishment, visi
                 if who in ("anonymous", "password-only"):
                     assert to_login, where
                 checked += 1
-    guarded = sum(1 for _, p in routes if getattr(p.callback, ROUTE_ATTRIBUTE) != "public")
+    guarded = sum(
+        1 for _, p in routes if getattr(p.callback, ROUTE_ATTRIBUTE) not in ("public", "device")
+    )
     assert checked == guarded * len(visitors) * 2 > 0
 
 

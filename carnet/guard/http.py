@@ -137,6 +137,12 @@ def public_view(view: View) -> View:
     return view
 
 
+def device_view(view: View) -> View:
+    """A device page (waiting-room screen): its own token, no session, never patient data."""
+    setattr(view, ROUTE_ATTRIBUTE, "device")
+    return view
+
+
 def staff_view(action: str, capability: Capability = Capability.USE_STAFF_PAGES) -> Callable:
     """A staff page: verified second factor, the role's capability, one guarded boundary."""
 

@@ -163,3 +163,61 @@ class AppointmentEvent(models.Model):
 
     class Meta:
         ordering = ["at"]
+
+
+class WaitingRoom(models.Model):
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.PROTECT, related_name="waiting_rooms"
+    )
+    name = models.CharField(_("name"), max_length=200)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueCounter(models.Model):
+    """Today's last ticket number of a waiting room (numbers start again each day)."""
+
+    waiting_room = models.ForeignKey(WaitingRoom, on_delete=models.CASCADE)
+    day = models.DateField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["waiting_room", "day"], name="queue_counter_per_day")
+        ]
+
+
+class TicketState(models.TextChoices):
+    WAITING = "waiting", _("Waiting")
+    CALLED = "called", _("Called")
+
+
+class Ticket(models.Model):
+    waiting_room = models.ForeignKey(WaitingRoom, on_delete=models.PROTECT, related_name="tickets")
+    day = models.DateField()
+    number = models.PositiveIntegerField()
+    appointment = models.OneToOneField(Appointment, on_delete=models.PROTECT, related_name="ticket")
+    state = models.CharField(max_length=16, choices=TicketState.choices, default="waiting")
+    issued_at = models.DateTimeField(auto_now_add=True)
+    called_at = models.DateTimeField(null=True)
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["waiting_room", "day", "number"], name="ticket_number_per_day"
+            )
+        ]
+
+
+class ScreenDevice(models.Model):
+    """A waiting-room screen. Its token is stored only as a SHA-256 digest; revoking it ends
+    the screen's access at its next poll."""
+
+    waiting_room = models.ForeignKey(WaitingRoom, on_delete=models.CASCADE, related_name="screens")
+    name = models.CharField(max_length=200)
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True)
+    revoked_at = models.DateTimeField(null=True)

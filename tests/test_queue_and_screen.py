@@ -1,0 +1,166 @@
+"""Waiting room: check-in issues the day's ticket numbers, staff call the next ticket to a
+room, and the screen shows numbers and rooms only; its token opens nothing else, and a
+revoked or guessed token opens nothing at all."""
+
+import datetime
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from carnet.guard.actors import Actor
+from carnet.guard.boundary import boundary
+from carnet.guard.policy import Role
+from carnet.organisations.models import Room, Unit
+from carnet.scheduling.models import AppointmentState, WaitingRoom
+from carnet.scheduling.queue import call_next, check_in, register_screen, revoke_screen
+from carnet.scheduling.services import book_appointment
+
+from .factories import UserFactory, agenda_with_hours, make_patient, practitioner_for
+
+pytestmark = pytest.mark.django_db
+PARIS = ZoneInfo("Europe/Paris")
+DAY = datetime.datetime(2026, 12, 7, 8, 0, tzinfo=PARIS)
+
+
+@pytest.fixture
+def desk(establishment):
+    return Actor(
+        user_id=None,
+        username="desk",
+        role=Role.SECRETARY,
+        establishment_ids=frozenset({establishment.pk}),
+    )
+
+
+@pytest.fixture
+def setting(establishment, desk):
+    doctor = UserFactory(role=Role.PRACTITIONER, establishments=[establishment])
+    consultation = agenda_with_hours(establishment, practitioner_for(doctor))
+    waiting_room = WaitingRoom.objects.create(establishment=establishment, name="Hall A")
+    unit = Unit.objects.create(establishment=establishment, name="Consultations", code="C1")
+    room = Room.objects.create(unit=unit, name="Cabinet 3")
+    appointments = []
+    with time_machine.travel(DAY - datetime.timedelta(days=3), tick=False):
+        for n, surname in enumerate(["SECRETNOM", "CACHENOM"]):
+            patient = make_patient(establishment, birth_surname=surname)
+            with transaction.atomic(), boundary(desk, "scheduling.book"):
+                appointments.append(
+                    book_appointment(
+                        actor=desk,
+                        consultation_type_id=consultation.pk,
+                        patient_id=patient,
+                        starts_at=DAY.replace(hour=9, minute=30 * n),
+                    )
+                )
+    return waiting_room, room, appointments
+
+
+def _do(desk, action, function, **kwargs):
+    with transaction.atomic(), boundary(desk, action):
+        return function(actor=desk, **kwargs)
+
+
+def test_check_in_numbers_and_call_next(setting, desk):
+    waiting_room, room, appointments = setting
+    with time_machine.travel(DAY, tick=False):
+        first = _do(
+            desk,
+            "queue.check_in",
+            check_in,
+            appointment_id=appointments[0].pk,
+            waiting_room_id=waiting_room.pk,
+        )
+        second = _do(
+            desk,
+            "queue.check_in",
+            check_in,
+            appointment_id=appointments[1].pk,
+            waiting_room_id=waiting_room.pk,
+        )
+        assert (first.number, second.number) == (1, 2)
+        assert first.appointment.state == AppointmentState.ARRIVED
+        called = _do(
+            desk, "queue.call", call_next, waiting_room_id=waiting_room.pk, room_id=room.pk
+        )
+        assert called.number == 1 and called.room == room
+    with time_machine.travel(DAY + datetime.timedelta(days=1), tick=False):
+        # A new day starts the numbers again (and nobody is waiting from yesterday).
+        assert (
+            _do(desk, "queue.call", call_next, waiting_room_id=waiting_room.pk, room_id=room.pk)
+            is None
+        )
+
+
+def test_the_screen_shows_numbers_and_rooms_never_names(setting, desk):
+    waiting_room, room, appointments = setting
+    token = register_screen(waiting_room=waiting_room, name="Écran hall")
+    with time_machine.travel(DAY, tick=False):
+        for appointment in appointments:
+            _do(
+                desk,
+                "queue.check_in",
+                check_in,
+                appointment_id=appointment.pk,
+                waiting_room_id=waiting_room.pk,
+            )
+        _do(desk, "queue.call", call_next, waiting_room_id=waiting_room.pk, room_id=room.pk)
+        page = Client().get(f"/screen/{token}/")
+        fragment = Client().get(f"/screen/{token}/board/")
+    for response in (page, fragment):
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert "Cabinet 3" in body and re.search(r'class="ticket">1<', body)
+        assert "SECRETNOM" not in body and "CACHENOM" not in body
+        assert "1980" not in body and "Consultation" not in body  # no birth date, no motive
+    assert 'hx-trigger="every 2s"' in page.content.decode()
+
+
+def test_a_revoked_or_guessed_token_opens_nothing(setting):
+    waiting_room, room, appointments = setting
+    token = register_screen(waiting_room=waiting_room, name="Écran hall")
+    assert Client().get(f"/screen/{token}x/").status_code == 404
+    from carnet.scheduling.models import ScreenDevice
+
+    revoke_screen(device_id=ScreenDevice.objects.get().pk)
+    assert Client().get(f"/screen/{token}/").status_code == 404
+    assert Client().get(f"/screen/{token}/board/").status_code == 404
+
+
+def _routes(patterns=None, prefix=""):
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern)
+
+
+def test_the_screen_token_opens_no_other_route(setting):
+    waiting_room, room, appointments = setting
+    token = register_screen(waiting_room=waiting_room, name="Écran hall")
+    patient = str(appointments[0].patient_id)
+    client = Client()
+    client.cookies["screen"] = token
+    checked = 0
+    for route in _routes():
+        if route.startswith("screen/"):
+            continue
+        path = "/" + re.sub(r"<uuid:[^>]+>", patient, route)
+        path = re.sub(r"<int:[^>]+>", "1", path)
+        path = re.sub(r"<(?:str|slug|path):[^>]+>", token, path)
+        for method in ("get", "post"):
+            response = getattr(client, method)(
+                path, {"token": token}, HTTP_AUTHORIZATION=f"Bearer {token}"
+            )
+            body = response.content.decode(errors="replace")
+            assert "SECRETNOM" not in body, path
+            assert response.status_code in (200, 302, 403, 404, 405), path
+            if response.status_code == 200:
+                # Only the sign-in pages answer, and they know nothing of the screen.
+                assert "/login/" in path or path == "/", path
+            checked += 1
+    assert checked > 20
