@@ -28,6 +28,7 @@ from carnet.vault.keys import create_data_key, prepare_data_key
 from carnet.vault.models import DataKey
 
 from . import search_keys
+from .bulk import insert_many
 from .cards import IdentityCard, identity_card
 from .models import ExternalIdentifier, Patient
 from .selectors import (
@@ -205,14 +206,14 @@ def import_identities(
                 patients.append(patient)
                 for establishment_id in record["establishment_ids"]:
                     by_establishment.setdefault(establishment_id, []).append(patient)
-            DataKey.objects.bulk_create(keys)
-            Patient.objects.bulk_create(patients)
+            insert_many(DataKey, keys)
+            insert_many(Patient, patients)
             for establishment_id, members in by_establishment.items():
                 for patient, ipp in zip(
                     members, _allocate_ipps(establishment_id, len(members)), strict=True
                 ):
                     identifiers.append(_identifier(patient, establishment_id, ipp))
-            ExternalIdentifier.objects.bulk_create(identifiers)
+            insert_many(ExternalIdentifier, identifiers)
             doctors = dict(
                 Practitioner.objects.filter(
                     pk__in={p.treating_doctor_id for p in patients if p.treating_doctor_id}
