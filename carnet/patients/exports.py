@@ -19,25 +19,9 @@ from . import search_keys
 from .cards import identity_card
 from .models import ExternalIdentifier, Patient
 from .selectors import subject_of, with_relations
+from .services import SEALED_FIELDS
 
-COLUMNS = (
-    "ipp",
-    "status",
-    "birth_surname",
-    "first_names",
-    "used_surname",
-    "used_first_name",
-    "sex",
-    "birth_date",
-    "birthplace_code",
-    "nir",
-    "address_line",
-    "postal_code",
-    "city",
-    "country",
-    "phone",
-    "email",
-)
+COLUMNS = ("ipp", "status", *SEALED_FIELDS)
 
 
 @dataclass(frozen=True)

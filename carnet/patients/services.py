@@ -42,11 +42,11 @@ from .selectors import (
 )
 
 SEALED_FIELDS = (
-    "sex",
     "birth_surname",
     "first_names",
     "used_surname",
     "used_first_name",
+    "sex",
     "birth_date",
     "birthplace_code",
     "nir",
