@@ -80,7 +80,7 @@ def test_an_approved_export_leaves_encrypted_and_counted(
     assert b"COHORTE" not in token
     path = tmp_path / "export.fernet"
     path.write_bytes(token)
-    call_command("export", "open", str(path), "--key", key)
+    call_command("export", "open", str(path), f"--key={key}")
     opened = capsys.readouterr().out
     assert opened.startswith("ipp,status,birth_surname") and opened.count("COHORTE") == 30
     # Produced once only; nobody else downloads it.

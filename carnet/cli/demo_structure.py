@@ -8,6 +8,9 @@ from carnet.guard.policy import Role
 from carnet.organisations.identifiers import with_luhn_key
 from carnet.organisations.models import Establishment, Group, Unit
 from carnet.organisations.services import create_establishment
+from carnet.scheduling.models import WaitingRoom
+from carnet.scheduling.setup import create_agenda
+from carnet.staff.models import Practitioner
 from carnet.staff.services import create_account
 
 DEMO_PASSWORD = "carnet-demo-2026"  # noqa: S105 - printed on purpose: demo accounts only
@@ -89,4 +92,26 @@ def build_structure(
             # The demo's accounts are set up by the installation itself, approved.
             approved=True,
         )
+    _agendas(establishments)
     return establishments
+
+
+def _agendas(establishments: list[Establishment]) -> None:
+    """One agenda per practitioner, a sampling desk at the laboratory, a waiting room each."""
+    for establishment in establishments:
+        WaitingRoom.objects.create(
+            establishment=establishment, name=f"Accueil — {establishment.name}"
+        )
+    for practitioner in Practitioner.objects.select_related("user"):
+        home = practitioner.user.memberships.first().establishment
+        create_agenda(
+            establishment=home,
+            name=f"Dr {practitioner.user.get_full_name()} — {practitioner.specialty}",
+            practitioner=practitioner,
+            types=(("Consultation", 20, True), ("Première consultation", 40, False)),
+        )
+    create_agenda(
+        establishment=establishments[2],
+        name="Prélèvements",
+        types=(("Prise de sang", 10, True),),
+    )

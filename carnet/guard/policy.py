@@ -36,6 +36,7 @@ class Capability(StrEnum):
     SECURITY_CONSOLE = "guard.console"
     REQUEST_EXPORT = "guard.export"
     BOOK_APPOINTMENT = "scheduling.book"
+    IMPORT_APPOINTMENTS = "scheduling.import"
 
 
 _PATIENT_FACING = {Capability.SEARCH_IDENTITY, Capability.VIEW_IDENTITY}
@@ -69,7 +70,12 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.PATIENT: frozenset(),
     Role.SCREEN: frozenset(),
     SYSTEM_ROLE: frozenset(
-        {Capability.IMPORT_IDENTITIES, Capability.CREATE_IDENTITY, Capability.VIEW_AUDIT}
+        {
+            Capability.IMPORT_IDENTITIES,
+            Capability.IMPORT_APPOINTMENTS,
+            Capability.CREATE_IDENTITY,
+            Capability.VIEW_AUDIT,
+        }
     ),
 }
 

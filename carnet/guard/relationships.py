@@ -70,10 +70,21 @@ def end(*, patient_id: object, kind: str, source: str = "", user_id: int | None 
     return query.update(ends_at=timezone.now())
 
 
-def relate_many(rows: Iterable[tuple[object, int, str]], *, source: str = "identity") -> None:
-    """Bulk form of `relate` for imports: (patient id, user id, kind) rows, starting now."""
+def relate_many(
+    rows: Iterable[tuple[object, int, str] | tuple[object, int, str, datetime.datetime | None]],
+    *,
+    source: str = "identity",
+) -> None:
+    """Bulk form of `relate` for imports: (patient id, user id, kind[, ends_at]) rows."""
     now = timezone.now()
     CareRelationship.objects.bulk_create(
-        CareRelationship(patient_id=patient, user_id=user, kind=kind, source=source, starts_at=now)
-        for patient, user, kind in rows
+        CareRelationship(
+            patient_id=row[0],
+            user_id=row[1],
+            kind=row[2],
+            source=source,
+            starts_at=now,
+            ends_at=row[3] if len(row) > 3 else None,
+        )
+        for row in rows
     )

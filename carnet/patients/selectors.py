@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import Subject, admit_matching, admit_one
+from carnet.guard.boundary import Subject, admit_matching, admit_one, require
 from carnet.guard.policy import Capability, Role
 from carnet.staff.models import Practitioner
 from carnet.vault.blind import normalise
@@ -178,3 +178,15 @@ def colleagues_for(actor: Actor) -> QuerySet:
         .distinct()
         .order_by("last_name", "first_name")
     )
+
+
+def ids_known_at(*, actor: Actor, establishment_id: int, limit: int) -> list[str]:
+    """Ids only (no identity) of patients known at an establishment, for system jobs that
+    fill agendas (the demo)."""
+    require(actor, Capability.IMPORT_APPOINTMENTS)
+    return [
+        str(p)
+        for p in ExternalIdentifier.objects.filter(establishment_id=establishment_id)
+        .order_by("id")
+        .values_list("patient_id", flat=True)[:limit]
+    ]

@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from carnet.organisations.models import Establishment
+from carnet.scheduling.models import ScreenDevice, WaitingRoom
+from carnet.scheduling.queue import register_screen, revoke_screen
 
 from ...demo_structure import ACCOUNTS, DEMO_PASSWORD, ESTABLISHMENTS
 
@@ -32,8 +34,21 @@ class Command(BaseCommand):
         else:
             call_command("seed", patients=options["patients"], seed=options["seed"])
         self._print_sign_ins(options["addrport"])
+        self._print_screen(options["addrport"])
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
+
+    def _print_screen(self, addrport: str) -> None:
+        """A fresh screen token each start (the previous demo screens are revoked): tokens are
+        kept only as digests, so an old URL cannot be printed again."""
+        room = WaitingRoom.objects.order_by("pk").first()
+        if room is None:
+            return
+        for device in ScreenDevice.objects.filter(revoked_at__isnull=True, name="Écran démo"):
+            revoke_screen(device_id=device.pk)
+        token = register_screen(waiting_room=room, name="Écran démo")
+        self.stdout.write(f"Waiting-room screen ({room.name}): http://{addrport}/screen/{token}/")
+        self.stdout.write("")
 
     def _print_sign_ins(self, addrport: str) -> None:
         out = self.stdout

@@ -1,4 +1,4 @@
-"""`carnet export open FILE --key KEY`: decrypt an export file (refused once it has expired).
+"""`carnet export open FILE --key=KEY`: decrypt an export file (refused once it has expired).
 `carnet export expire`: erase produced exports past their time (run it from cron)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{expire_exports()} exports erased")
             return
         if not options["file"] or not options["key"]:
-            raise CommandError("usage: carnet export open FILE --key KEY")
+            raise CommandError("usage: carnet export open FILE --key=KEY")
         try:
             content = open_file(Path(options["file"]).read_bytes(), options["key"])
         except (InvalidToken, ValueError):

@@ -3,17 +3,23 @@ indexed), reproducible with --seed. Refuses to run twice on the same database.""
 
 from __future__ import annotations
 
+import datetime
+import random
 import sys
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from tqdm import tqdm
 
 from carnet.guard.actors import system_actor
 from carnet.guard.boundary import system_job
 from carnet.organisations.models import Establishment
+from carnet.patients.selectors import ids_known_at
 from carnet.patients.services import import_identities
+from carnet.scheduling.models import Agenda
+from carnet.scheduling.setup import fill_agenda
 from carnet.staff.models import Practitioner
 
 from ...demo_structure import build_structure
@@ -62,3 +68,27 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{created} patients sealed and indexed in {elapsed:.1f} s ({rate:.0f}/s)"
         )
+        booked = self._fill_agendas(options["seed"])
+        self.stdout.write(f"{booked} appointments over five weeks in the agendas")
+
+    def _fill_agendas(self, seed: int) -> int:
+        """Two weeks of past appointments and three weeks ahead, a third of the slots."""
+        actor = system_actor("seed-agendas")
+        rng = random.Random(seed)
+        first_day = timezone.localdate() - datetime.timedelta(days=14)
+        booked = 0
+        with system_job(actor, "scheduling.import"):
+            for agenda in Agenda.objects.select_related("practitioner__user"):
+                patients = ids_known_at(
+                    actor=actor, establishment_id=agenda.establishment_id, limit=3000
+                )
+                booked += fill_agenda(
+                    actor=actor,
+                    agenda=agenda,
+                    patient_ids=patients,
+                    first_day=first_day,
+                    days=35,
+                    share=0.35,
+                    rng=rng,
+                )
+        return booked
