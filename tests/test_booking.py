@@ -67,7 +67,7 @@ def test_a_booking_holds_the_slot_and_opens_the_practitioner(
     appointment = _book(establishment, consultation, patient)
     assert appointment.state == AppointmentState.BOOKED
     assert appointment.ends_at - appointment.starts_at == datetime.timedelta(minutes=30)
-    relation = CareRelationship.objects.get(patient_id=patient)
+    relation = CareRelationship.objects.get(patient_id=patient, user__isnull=False)
     assert relation.user_id == consultation.agenda.practitioner.user_id
     assert relation.kind == "appointment"
     with pytest.raises(SlotTaken):
@@ -209,4 +209,41 @@ def test_the_database_itself_refuses_overlapping_appointments(establishment, con
     Appointment.objects.update(holds_slot=False, state=AppointmentState.CANCELLED_BY_PATIENT)
     Appointment.objects.create(
         starts_at=SLOT, ends_at=SLOT + datetime.timedelta(minutes=30), **common
+    )
+
+
+@pytest.mark.django_db
+def test_the_desk_sees_the_week_of_its_establishments_appointments_without_budget(
+    establishment, other_establishment, consultation, frozen_now
+):
+    from django.urls import reverse
+
+    from carnet.guard.models import Exposure
+
+    from .conftest import signed_in_client
+
+    soon = make_patient(establishment, birth_surname="BIENTOT")
+    later = make_patient(establishment, birth_surname="PLUSTARD")
+    _book(establishment, consultation, soon, starts_at=SLOT - datetime.timedelta(days=3))  # Friday
+    _book(
+        establishment,
+        consultation,
+        later,
+        starts_at=SLOT + datetime.timedelta(days=21),
+        request_id="later",
+    )
+    secretary = UserFactory(role=Role.SECRETARY, establishments=[establishment])
+    client = signed_in_client(secretary)
+    near = client.get(reverse("web:patient_detail", args=[soon]))
+    assert near.status_code == 200 and near.context["opened_by"] == "appointment"
+    far = client.get(reverse("web:patient_detail", args=[later]))
+    assert far.context["opened_by"] == "outside"
+    assert list(Exposure.objects.filter(user=secretary).values_list("patient_id", flat=True)) == [
+        __import__("uuid").UUID(later)
+    ]
+    # Another establishment's desk gets nothing from these appointments.
+    elsewhere = UserFactory(role=Role.SECRETARY, establishments=[other_establishment])
+    assert (
+        signed_in_client(elsewhere).get(reverse("web:patient_detail", args=[soon])).status_code
+        == 404
     )

@@ -30,6 +30,8 @@ class CareRelationship(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+"
     )
     unit_id = models.BigIntegerField(null=True)
+    # For the desk: every secretary of the establishment, around an appointment there.
+    establishment_id = models.BigIntegerField(null=True)
     kind = models.CharField(max_length=32, choices=RelationshipKind.choices)
     source = models.CharField(max_length=64, blank=True, help_text="e.g. appointment:123")
     starts_at = models.DateTimeField()
@@ -40,11 +42,14 @@ class CareRelationship(models.Model):
             models.Index(fields=["user", "patient_id"], name="guard_rel_user_patient"),
             models.Index(fields=["unit_id", "patient_id"], name="guard_rel_unit_patient"),
             models.Index(fields=["patient_id", "kind"], name="guard_rel_patient_kind"),
+            models.Index(fields=["establishment_id", "patient_id"], name="guard_rel_establishment"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(user__isnull=False) | models.Q(unit_id__isnull=False),
-                name="guard_rel_has_user_or_unit",
+                condition=models.Q(user__isnull=False)
+                | models.Q(unit_id__isnull=False)
+                | models.Q(establishment_id__isnull=False),
+                name="guard_rel_has_someone",
             )
         ]
 

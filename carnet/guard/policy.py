@@ -111,5 +111,12 @@ EXPORT_MAX_PATIENTS = 5000
 REFUSALS_PER_HOUR = 30
 
 
+# Roles whose working set is their establishment's agendas over a short window.
+DESK_ROLES = frozenset({Role.SECRETARY})
+# The desk's window around an appointment: from a week before to a day after.
+DESK_WINDOW_BEFORE_DAYS = 7
+DESK_WINDOW_AFTER_DAYS = 1
+
+
 def default_budget(role: str) -> dict[str, tuple[int, int]]:
     return DEFAULT_BUDGETS.get(role, _NO_BUDGET)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .actors import Actor
 from .models import CareRelationship, RelationshipKind
+from .policy import DESK_ROLES, DESK_WINDOW_AFTER_DAYS, DESK_WINDOW_BEFORE_DAYS
 
 
 def active(now: datetime.datetime | None = None) -> Q:
@@ -28,6 +29,8 @@ def kinds_for(actor: Actor, patient_ids: Iterable[str]) -> dict[str, str]:
     mine = Q(user_id=actor.user_id)
     if actor.unit_ids:
         mine |= Q(unit_id__in=actor.unit_ids)
+    if actor.role in DESK_ROLES and actor.establishment_ids:
+        mine |= Q(establishment_id__in=actor.establishment_ids)
     rows = CareRelationship.objects.filter(active(now), mine, patient_id__in=ids).values_list(
         "patient_id", "kind"
     )
@@ -44,6 +47,7 @@ def relate(
     kind: str,
     user_id: int | None = None,
     unit_id: int | None = None,
+    establishment_id: int | None = None,
     source: str = "",
     starts_at: datetime.datetime | None = None,
     ends_at: datetime.datetime | None = None,
@@ -53,6 +57,7 @@ def relate(
         patient_id=uuid.UUID(str(patient_id)),
         user_id=user_id,
         unit_id=unit_id,
+        establishment_id=establishment_id,
         kind=kind,
         source=source,
         starts_at=starts_at or timezone.now(),
@@ -87,4 +92,33 @@ def relate_many(
             ends_at=row[3] if len(row) > 3 else None,
         )
         for row in rows
+    )
+
+
+def desk_window(
+    starts_at: datetime.datetime, ends_at: datetime.datetime
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """When the desk of the establishment may open a booked patient: the short window around
+    the appointment (a week before, a day after)."""
+    return (
+        starts_at - datetime.timedelta(days=DESK_WINDOW_BEFORE_DAYS),
+        ends_at + datetime.timedelta(days=DESK_WINDOW_AFTER_DAYS),
+    )
+
+
+def relate_desk_many(
+    rows: Iterable[tuple[object, int, datetime.datetime, datetime.datetime]], *, source: str
+) -> None:
+    """(patient id, establishment id, appointment start, appointment end) rows: the desk's
+    relationships around appointments."""
+    CareRelationship.objects.bulk_create(
+        CareRelationship(
+            patient_id=patient,
+            establishment_id=establishment,
+            kind=RelationshipKind.APPOINTMENT,
+            source=source,
+            starts_at=desk_window(start, end)[0],
+            ends_at=desk_window(start, end)[1],
+        )
+        for patient, establishment, start, end in rows
     )

@@ -15,7 +15,7 @@ from carnet.guard.actors import Actor
 from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Capability
 from carnet.guard.relationships import end as end_relationship
-from carnet.guard.relationships import relate
+from carnet.guard.relationships import relate, relate_desk_many
 from carnet.patients.selectors import guarded_patient
 
 from .models import HOLDING, Appointment, AppointmentEvent, AppointmentState, ConsultationType
@@ -83,6 +83,10 @@ def book_appointment(
                     source=f"appointment:{appointment.id}",
                     ends_at=ends_at + RELATIONSHIP_AFTER,
                 )
+            relate_desk_many(
+                [(patient.id, agenda.establishment_id, starts_at, ends_at)],
+                source=f"appointment:{appointment.id}",
+            )
     except IntegrityError:
         raise SlotTaken() from None
     return appointment

@@ -14,7 +14,7 @@ from carnet.guard.actors import Actor
 from carnet.guard.boundary import require
 from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Capability
-from carnet.guard.relationships import relate_many
+from carnet.guard.relationships import relate_desk_many, relate_many
 from carnet.organisations.models import Establishment
 from carnet.staff.models import Practitioner
 
@@ -113,6 +113,14 @@ def fill_agenda(
                 for a in appointments
             ),
             batch_size=1000,
+        )
+        relate_desk_many(
+            (
+                (a.patient_id, agenda.establishment_id, a.starts_at, a.ends_at)
+                for a in appointments
+                if a.ends_at > now - datetime.timedelta(days=1)
+            ),
+            source="demo",
         )
         if agenda.practitioner_id:
             user_id = agenda.practitioner.user_id
