@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import Subject, admit_matching, admit_one, require
+from carnet.guard.boundary import Subject, admit, admit_matching, admit_one, require
 from carnet.guard.policy import Capability, Role
 from carnet.staff.models import Practitioner
 from carnet.vault.blind import normalise
@@ -190,3 +190,19 @@ def ids_known_at(*, actor: Actor, establishment_id: int, limit: int) -> list[str
         .order_by("id")
         .values_list("patient_id", flat=True)[:limit]
     ]
+
+
+def display_names(
+    *, actor: Actor, patient_ids: list[str], capability: Capability = Capability.VIEW_IDENTITY
+) -> dict[str, str]:
+    """Surname and first name of each patient the guard hands over (agendas, queues)."""
+    patients = {
+        str(p.id): p for p in with_relations(Patient.objects.filter(id__in=set(patient_ids)))
+    }
+    handed = admit(actor, capability, [subject_of(p) for p in patients.values()])
+    names = {}
+    for subject in handed:
+        patient = patients[subject.patient_id]
+        first = patient.used_first_name or (patient.first_names or "").split(" ")[0]
+        names[subject.patient_id] = f"{patient.used_surname or patient.birth_surname} {first}"
+    return names

@@ -21,4 +21,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_console": role_may(actor.role, Capability.SECURITY_CONSOLE),
         "can_manage_accounts": role_may(actor.role, Capability.MANAGE_ACCOUNTS),
         "can_export": role_may(actor.role, Capability.REQUEST_EXPORT),
+        "can_book": role_may(actor.role, Capability.BOOK_APPOINTMENT),
     }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import accounts, auth, dashboard, exports, guard_steps, patients, security
+from .views import accounts, auth, dashboard, desk, exports, guard_steps, patients, security
 
 app_name = "web"
 
@@ -18,6 +18,9 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/break-glass/", guard_steps.break_glass, name="break_glass"),
     path("patients/<uuid:patient_id>/share/", patients.share, name="patient_share"),
     path("confirm/", guard_steps.step_up, name="step_up"),
+    path("desk/", desk.desk, name="desk"),
+    path("desk/<uuid:appointment_id>/check-in/", desk.desk_check_in, name="desk_check_in"),
+    path("desk/<uuid:appointment_id>/cancel/", desk.desk_cancel, name="desk_cancel"),
     path("security/", security.console_page, name="security"),
     path("security/audit/", security.audit_search, name="security_audit"),
     path("security/incident/", security.incident_report, name="security_incident"),
