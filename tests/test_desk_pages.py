@@ -94,3 +94,42 @@ def test_another_establishments_desk_gets_nothing(establishment, other_establish
 def staff_cannot_book(establishment) -> bool:
     admin = UserFactory(role=Role.ADMINISTRATOR, establishments=[establishment])
     return signed_in_client(admin).get(reverse("web:desk")).status_code == 403
+
+
+def test_the_desk_books_a_free_slot_for_a_found_patient(establishment, booked_day):
+    secretary = UserFactory(role=Role.SECRETARY, establishments=[establishment])
+    patient = make_patient(
+        establishment, birth_surname="NOUVEAU", birth_date=datetime.date(1975, 2, 3)
+    )
+    consultation = booked_day.consultation_types.get()
+    start = DAY.replace(hour=11).isoformat()
+    with time_machine.travel(DAY - datetime.timedelta(days=1), tick=False):
+        client = signed_in_client(secretary)
+        sheet = client.get(reverse("web:desk"), {"agenda": booked_day.pk, "day": "2026-12-07"})
+        assert reverse("web:desk_book") in sheet.content.decode()
+        found = client.get(
+            reverse("web:desk_book"),
+            {
+                "type": consultation.pk,
+                "agenda": booked_day.pk,
+                "start": start,
+                "surname": "NOU",
+                "birth_date": "1975-02-03",
+            },
+        )
+        assert "NOUVEAU" in found.content.decode()
+        booked = client.post(
+            reverse("web:desk_book"),
+            {"type": consultation.pk, "agenda": booked_day.pk, "start": start, "patient": patient},
+        )
+        assert booked.status_code == 302
+        assert Appointment.objects.filter(
+            patient_id=patient, starts_at=DAY.replace(hour=11)
+        ).exists()
+        again = client.post(
+            reverse("web:desk_book"),
+            {"type": consultation.pk, "agenda": booked_day.pk, "start": start, "patient": patient},
+            follow=True,
+        )
+        assert "just taken" in again.content.decode()
+        assert Appointment.objects.filter(starts_at=DAY.replace(hour=11)).count() == 1

@@ -38,6 +38,7 @@ class DaySheet:
     rows: tuple[SheetRow, ...]
     free: tuple[Slot, ...]
     waiting_rooms: tuple[WaitingRoom, ...]
+    consultation_id: int | None
 
 
 def agendas_for(*, actor: Actor) -> QuerySet:
@@ -85,4 +86,11 @@ def day_sheet(*, actor: Actor, agenda_id: int, day: datetime.date) -> DaySheet:
         else ()
     )
     rooms = tuple(WaitingRoom.objects.filter(establishment_id=agenda.establishment_id))
-    return DaySheet(agenda=agenda, day=day, rows=rows, free=free, waiting_rooms=rooms)
+    return DaySheet(
+        agenda=agenda,
+        day=day,
+        rows=rows,
+        free=free,
+        waiting_rooms=rooms,
+        consultation_id=consultation.pk if consultation else None,
+    )

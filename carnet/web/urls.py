@@ -19,6 +19,7 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/share/", patients.share, name="patient_share"),
     path("confirm/", guard_steps.step_up, name="step_up"),
     path("desk/", desk.desk, name="desk"),
+    path("desk/book/", desk.desk_book, name="desk_book"),
     path("desk/<uuid:appointment_id>/check-in/", desk.desk_check_in, name="desk_check_in"),
     path("desk/<uuid:appointment_id>/cancel/", desk.desk_cancel, name="desk_cancel"),
     path("security/", security.console_page, name="security"),

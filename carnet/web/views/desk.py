@@ -11,17 +11,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
+from carnet.patients.selectors import SearchQuery, search_identities
 from carnet.scheduling.models import AppointmentState
 from carnet.scheduling.queue import check_in
 from carnet.scheduling.selectors import agendas_for, day_sheet
-from carnet.scheduling.services import change_state
+from carnet.scheduling.services import SlotTaken, book_appointment, change_state
+
+from ..forms import SearchForm
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -88,3 +91,47 @@ def desk_cancel(request: HttpRequest, appointment_id: str) -> HttpResponse:
     else:
         messages.success(request, _("Appointment cancelled; the slot is free again."))
     return _back(request)
+
+
+@staff_view("desk.book", Capability.BOOK_APPOINTMENT)
+def desk_book(request: HttpRequest) -> HttpResponse:
+    """Book a free slot: find the patient (the same guarded search), then book in one click."""
+    actor = _actor(request)
+    data = request.POST if request.method == "POST" else request.GET
+    starts_at = parse_datetime(data.get("start", ""))
+    consultation_id = data.get("type", "")
+    if starts_at is None or not consultation_id.isdigit():
+        messages.error(request, _("Choose a free slot in the agenda first."))
+        return redirect("web:desk")
+    back = f"{reverse('web:desk')}?agenda={data.get('agenda', '')}&day={starts_at.date()}"
+    if request.method == "POST":
+        try:
+            book_appointment(
+                actor=actor,
+                consultation_type_id=int(consultation_id),
+                patient_id=request.POST.get("patient", ""),
+                starts_at=starts_at,
+            )
+        except SlotTaken:
+            messages.error(request, _("This slot was just taken: please choose another one."))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Appointment booked."))
+        return redirect(back)
+    form = SearchForm(request.GET)
+    outcome = None
+    if form.has_criteria() and form.is_valid():
+        outcome = search_identities(actor=actor, query=SearchQuery(**form.cleaned_data))
+    return render(
+        request,
+        "web/desk_book.html",
+        {
+            "form": form,
+            "outcome": outcome,
+            "start": starts_at,
+            "type": consultation_id,
+            "agenda": data.get("agenda", ""),
+            "back": back,
+        },
+    )
