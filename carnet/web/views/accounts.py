@@ -15,21 +15,16 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from carnet.guard import approvals
-from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability, Role
 from carnet.organisations.models import Establishment, Unit
 from carnet.staff import selectors, services
 
+from .common import add_domain_errors, signed_in_actor
+
 STAFF_ROLES = [
     (value, label) for value, label in Role.choices if value not in ("patient", "screen")
 ]
-
-
-def _actor(request: HttpRequest) -> Actor:
-    actor = actor_for_request(request)
-    assert actor is not None
-    return actor
 
 
 class AccountForm(forms.Form):
@@ -76,21 +71,15 @@ class BudgetForm(forms.Form):
     hard = forms.IntegerField(label=gettext_lazy("Hard limit"), min_value=0, max_value=10000)
 
 
-def _errors_to(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            for item in errors:
-                form.add_error(field if field in form.fields else None, item)
-    else:
-        form.add_error(None, error)
-
-
 @staff_view("accounts.list", Capability.MANAGE_ACCOUNTS)
 def account_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/accounts/list.html",
-        {"accounts": selectors.accounts(actor=_actor(request)), "pending": approvals.pending()},
+        {
+            "accounts": selectors.accounts(actor=signed_in_actor(request)),
+            "pending": approvals.pending(),
+        },
     )
 
 
@@ -101,9 +90,11 @@ def account_create(request: HttpRequest) -> HttpResponse:
         data = dict(form.cleaned_data)
         establishment = data.pop("establishment")
         try:
-            services.request_account(actor=_actor(request), establishments=[establishment], **data)
+            services.request_account(
+                actor=signed_in_actor(request), establishments=[establishment], **data
+            )
         except ValidationError as error:
-            _errors_to(form, error)
+            add_domain_errors(form, error)
         else:
             messages.success(
                 request,
@@ -117,7 +108,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
 
 @staff_view("accounts.detail", Capability.MANAGE_ACCOUNTS)
 def account_detail(request: HttpRequest, user_id: int) -> HttpResponse:
-    user = selectors.account(actor=_actor(request), user_id=user_id)
+    user = selectors.account(actor=signed_in_actor(request), user_id=user_id)
     return render(
         request,
         "web/accounts/detail.html",
@@ -134,7 +125,7 @@ def account_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 @staff_view("accounts.request_change", Capability.MANAGE_ACCOUNTS)
 @require_POST
 def account_request(request: HttpRequest, user_id: int, kind: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     user = selectors.account(actor=actor, user_id=user_id)
     try:
         if kind == "role":

@@ -15,7 +15,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.patients.selectors import SearchQuery, search_identities
@@ -25,12 +24,7 @@ from carnet.scheduling.selectors import agendas_for, day_sheet
 from carnet.scheduling.services import SlotTaken, book_appointment, change_state
 
 from ..forms import SearchForm
-
-
-def _actor(request: HttpRequest) -> Actor:
-    actor = actor_for_request(request)
-    assert actor is not None
-    return actor
+from .common import signed_in_actor
 
 
 def _back(request: HttpRequest) -> HttpResponse:
@@ -40,7 +34,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @staff_view("desk.day", Capability.BOOK_APPOINTMENT)
 def desk(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     agendas = list(agendas_for(actor=actor))
     day = parse_date(request.GET.get("day", "")) or timezone.localdate()
     chosen = request.GET.get("agenda", "")
@@ -65,7 +59,7 @@ def desk(request: HttpRequest) -> HttpResponse:
 def desk_check_in(request: HttpRequest, appointment_id: str) -> HttpResponse:
     try:
         ticket = check_in(
-            actor=_actor(request),
+            actor=signed_in_actor(request),
             appointment_id=appointment_id,
             waiting_room_id=int(request.POST.get("waiting_room", "0") or 0),
         )
@@ -81,7 +75,7 @@ def desk_check_in(request: HttpRequest, appointment_id: str) -> HttpResponse:
 def desk_cancel(request: HttpRequest, appointment_id: str) -> HttpResponse:
     try:
         change_state(
-            actor=_actor(request),
+            actor=signed_in_actor(request),
             appointment_id=appointment_id,
             to_state=AppointmentState.CANCELLED_BY_ESTABLISHMENT,
             reason=request.POST.get("reason", ""),
@@ -96,7 +90,7 @@ def desk_cancel(request: HttpRequest, appointment_id: str) -> HttpResponse:
 @staff_view("desk.book", Capability.BOOK_APPOINTMENT)
 def desk_book(request: HttpRequest) -> HttpResponse:
     """Book a free slot: find the patient (the same guarded search), then book in one click."""
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     data = request.POST if request.method == "POST" else request.GET
     starts_at = parse_datetime(data.get("start", ""))
     consultation_id = data.get("type", "")

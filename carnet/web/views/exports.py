@@ -13,16 +13,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from carnet.guard import exports
-from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.patients.exports import produce_export
 
-
-def _actor(request: HttpRequest) -> Actor:
-    actor = actor_for_request(request)
-    assert actor is not None
-    return actor
+from .common import add_domain_errors, signed_in_actor
 
 
 class ExportForm(forms.Form):
@@ -42,15 +37,13 @@ class ExportForm(forms.Form):
 
 @staff_view("exports.list", Capability.REQUEST_EXPORT)
 def export_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     form = ExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             exports.request_export(actor=actor, **form.cleaned_data)
         except ValidationError as error:
-            for field, errors in error.error_dict.items():
-                for item in errors:
-                    form.add_error(field if field in form.fields else None, item)
+            add_domain_errors(form, error)
         else:
             messages.success(request, _("Export asked. A security officer must approve it."))
             return redirect("web:exports")
@@ -65,13 +58,13 @@ def export_list(request: HttpRequest) -> HttpResponse:
 @staff_view("exports.produce", Capability.REQUEST_EXPORT)
 @require_POST
 def export_produce(request: HttpRequest, export_id: int) -> HttpResponse:
-    produced = produce_export(actor=_actor(request), export_id=export_id)
+    produced = produce_export(actor=signed_in_actor(request), export_id=export_id)
     return render(request, "web/export_key.html", {"produced": produced, "export_id": export_id})
 
 
 @staff_view("exports.download", Capability.REQUEST_EXPORT)
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
-    token, name = exports.sealed_file(actor=_actor(request), export_id=export_id)
+    token, name = exports.sealed_file(actor=signed_in_actor(request), export_id=export_id)
     response = HttpResponse(token, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

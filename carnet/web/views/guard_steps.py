@@ -12,7 +12,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from carnet.guard.actors import actor_for_request
 from carnet.guard.break_glass import step_up as confirm_step_up
 from carnet.guard.http import STEP_UP_SESSION_KEY, staff_view
 from carnet.guard.models import BreakGlassReason
@@ -20,6 +19,7 @@ from carnet.guard.policy import Capability
 from carnet.patients.services import break_the_glass
 
 from ..forms import TokenForm
+from .common import add_domain_errors, signed_in_actor
 
 
 class StepUpForm(TokenForm):
@@ -48,12 +48,6 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
-def _put_errors(form: forms.Form, error: ValidationError) -> None:
-    for field, errors in error.error_dict.items():
-        for item in errors:
-            form.add_error(field if field in form.fields else None, item)
-
-
 @staff_view("guard.step_up")
 def step_up(request: HttpRequest) -> HttpResponse:
     form = StepUpForm(request.POST or None)
@@ -61,12 +55,12 @@ def step_up(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             until = confirm_step_up(
-                actor=actor_for_request(request),
+                actor=signed_in_actor(request),
                 reason=form.cleaned_data["reason"],
                 token=form.cleaned_data["token"],
             )
         except ValidationError as error:
-            _put_errors(form, error)
+            add_domain_errors(form, error)
         else:
             request.session[STEP_UP_SESSION_KEY] = until.timestamp()
             return redirect(next_url)
@@ -84,14 +78,14 @@ def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             break_the_glass(
-                actor=actor_for_request(request),
+                actor=signed_in_actor(request),
                 patient_id=patient_id,
                 reason=form.cleaned_data["reason"],
                 explanation=form.cleaned_data["explanation"],
                 token=form.cleaned_data["token"],
             )
         except ValidationError as error:
-            _put_errors(form, error)
+            add_domain_errors(form, error)
         else:
             messages.warning(
                 request,

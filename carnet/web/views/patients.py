@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from carnet.guard.actors import Actor, actor_for_request
+from carnet.guard.actors import Actor
 from carnet.guard.boundary import opened_through
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
@@ -31,12 +31,7 @@ from carnet.patients.services import (
 )
 
 from ..forms import SearchForm
-
-
-def _actor(request: HttpRequest) -> Actor:
-    actor = actor_for_request(request)
-    assert actor is not None
-    return actor
+from .common import add_domain_errors, signed_in_actor
 
 
 @staff_view("patients.search", Capability.SEARCH_IDENTITY)
@@ -44,7 +39,9 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     outcome = None
     if form.has_criteria() and form.is_valid():
-        outcome = search_identities(actor=_actor(request), query=SearchQuery(**form.cleaned_data))
+        outcome = search_identities(
+            actor=signed_in_actor(request), query=SearchQuery(**form.cleaned_data)
+        )
     template = "web/patients/_results.html" if request.htmx else "web/patients/search.html"
     return render(request, template, {"form": form, "outcome": outcome})
 
@@ -63,7 +60,7 @@ class ShareForm(forms.Form):
 
 @staff_view("patients.view", Capability.VIEW_IDENTITY)
 def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     card = open_identity(actor=actor, patient_id=patient_id)
     opened_by = opened_through(actor, card.id)
     return render(
@@ -79,7 +76,7 @@ def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @staff_view("patients.share", Capability.VIEW_IDENTITY)
 def share(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     card = open_identity(actor=actor, patient_id=patient_id)
     form = ShareForm(request.POST or None, actor=actor)
     if request.method == "POST" and form.is_valid():
@@ -93,7 +90,7 @@ def share(request: HttpRequest, patient_id: str) -> HttpResponse:
                 reason=data["reason"],
             )
         except ValidationError as error:
-            _apply_domain_errors(form, error)
+            add_domain_errors(form, error)
         else:
             messages.success(request, _("Shared. The colleague can open this record for a while."))
             return redirect("web:patient_detail", patient_id=patient_id)
@@ -105,24 +102,15 @@ def share(request: HttpRequest, patient_id: str) -> HttpResponse:
     )
 
 
-def _apply_domain_errors(form: IdentityForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            for item in errors:
-                form.add_error(field if field in form.fields else None, item)
-    else:
-        form.add_error(None, error)
-
-
 @staff_view("patients.create", Capability.CREATE_IDENTITY)
 def create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     form = IdentityForm(request.POST or None, practitioners=practitioners_for(actor))
     if request.method == "POST" and form.is_valid():
         try:
             card = create_identity(actor=actor, data=form.cleaned_data)
         except ValidationError as error:
-            _apply_domain_errors(form, error)
+            add_domain_errors(form, error)
         else:
             messages.success(request, _("Identity created."))
             return redirect("web:patient_detail", patient_id=card.id)
@@ -132,7 +120,7 @@ def create(request: HttpRequest) -> HttpResponse:
 
 @staff_view("patients.edit", Capability.EDIT_IDENTITY)
 def edit(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_actor(request)
     card = open_identity(actor=actor, patient_id=patient_id)
     practitioners = practitioners_for(actor)
     if request.method != "POST":
@@ -154,7 +142,7 @@ def edit(request: HttpRequest, patient_id: str) -> HttpResponse:
                 ),
             )
         except ValidationError as error:
-            _apply_domain_errors(form, error)
+            add_domain_errors(form, error)
         else:
             messages.success(request, _("Identity saved."))
             return redirect("web:patient_detail", patient_id=card.id)

@@ -18,16 +18,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from carnet.guard import approvals, console, exports, incidents
-from carnet.guard.actors import Actor, actor_for_request
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.staff.selectors import display_names, establishment_names_by_id
 
-
-def _actor(request: HttpRequest) -> Actor:
-    actor = actor_for_request(request)
-    assert actor is not None
-    return actor
+from .common import signed_in_actor
 
 
 class AuditQueryForm(forms.Form):
@@ -62,7 +57,7 @@ def console_page(request: HttpRequest) -> HttpResponse:
         request,
         "web/security/console.html",
         {
-            "summary": console.summary(actor=_actor(request)),
+            "summary": console.summary(actor=signed_in_actor(request)),
             "changes": approvals.pending(),
             "exports": exports.pending(),
             "query": AuditQueryForm(),
@@ -73,7 +68,7 @@ def console_page(request: HttpRequest) -> HttpResponse:
 @staff_view("security.acknowledge", Capability.SECURITY_CONSOLE)
 @require_POST
 def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
-    console.acknowledge(actor=_actor(request), alert_id=alert_id)
+    console.acknowledge(actor=signed_in_actor(request), alert_id=alert_id)
     return redirect("web:security")
 
 
@@ -82,7 +77,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 def unlock(request: HttpRequest, user_id: int) -> HttpResponse:
     try:
         console.unlock(
-            actor=_actor(request), user_id=user_id, reason=request.POST.get("reason", "")
+            actor=signed_in_actor(request), user_id=user_id, reason=request.POST.get("reason", "")
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
@@ -95,7 +90,7 @@ def unlock(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def review(request: HttpRequest, opening_id: int) -> HttpResponse:
     console.review_break_glass(
-        actor=_actor(request),
+        actor=signed_in_actor(request),
         opening_id=opening_id,
         justified=request.POST.get("verdict") == "justified",
         note=request.POST.get("note", ""),
@@ -110,7 +105,7 @@ def audit_search(request: HttpRequest) -> HttpResponse:
     entries, history = None, None
     if form.is_valid():
         data = form.cleaned_data
-        actor = _actor(request)
+        actor = signed_in_actor(request)
         entries = incidents.search_audit(
             actor=actor,
             account_id=data["account"],
@@ -150,7 +145,7 @@ def incident_report(request: HttpRequest) -> HttpResponse:
     start = data["start"] or end - datetime.timedelta(days=30)
     rows = incidents.report_rows(
         incidents.exposure_report(
-            actor=_actor(request), account_id=data["account"], start=start, end=end
+            actor=signed_in_actor(request), account_id=data["account"], start=start, end=end
         )
     )
     fmt = "json" if request.GET.get("format") == "json" else "csv"
@@ -169,7 +164,7 @@ def decide(request: HttpRequest, change_id: int) -> HttpResponse:
     approved = request.POST.get("decision") == "approve"
     try:
         approvals.decide(
-            actor=_actor(request),
+            actor=signed_in_actor(request),
             change_id=change_id,
             approve=approved,
             note=request.POST.get("note", ""),
@@ -186,7 +181,7 @@ def decide(request: HttpRequest, change_id: int) -> HttpResponse:
 def decide_export(request: HttpRequest, export_id: int) -> HttpResponse:
     approved = request.POST.get("decision") == "approve"
     exports.decide_export(
-        actor=_actor(request),
+        actor=signed_in_actor(request),
         export_id=export_id,
         approve=approved,
         note=request.POST.get("note", ""),
