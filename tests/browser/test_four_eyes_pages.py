@@ -6,18 +6,15 @@ once, downloaded encrypted and opened with the key shown once.
 Selectors use names, ids and URLs, never visible text: the pages are French by default and
 their translations change, the form fields do not."""
 
-import base64
 import csv
 import datetime
 import io
 import re
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from carnet.audit.models import AuditEntry
@@ -33,31 +30,10 @@ from carnet.guard.models import (
 from carnet.guard.policy import Role, default_budget
 from carnet.staff.models import User
 
-from ..factories import EstablishmentFactory, UserFactory, make_patient, totp_device
+from ..factories import EstablishmentFactory, make_patient, totp_device
+from .signing import device_code, sign_in, sign_in_enrolling, staff_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "Un-mot-de-passe-assez-long"
-
-
-def _staff(username: str, role: str, establishment, **names) -> User:
-    user = UserFactory(username=username, role=role, establishments=[establishment], **names)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
-
-
-def _code(device: TOTPDevice) -> str:
-    """The code the account's authenticator shows now."""
-    device.refresh_from_db()
-    totp = TOTP(device.bin_key, step=device.step, t0=device.t0, drift=device.drift)
-    totp.time = time.time()
-    return f"{totp.token():06d}"
-
-
-def _code_from_secret(secret: str) -> str:
-    """The code an authenticator app shows now, from the secret as the enrolment page prints it."""
-    return f"{TOTP(base64.b32decode(secret.replace(' ', ''))).token():06d}"
 
 
 def _forget_used_code(user: User) -> None:
@@ -67,31 +43,6 @@ def _forget_used_code(user: User) -> None:
     TOTPDevice.objects.filter(user=user).update(last_t=-1)
 
 
-def _sign_in(page, base: str, user: User, device: TOTPDevice) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=username]) button[type=submit]")
-    page.wait_for_url(f"{base}/login/verify/")
-    page.fill("input[name=token]", _code(device))
-    page.click("form:has(input[name=token]) button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
-def _sign_in_enrolling(page, base: str, user: User) -> None:
-    """First sign-in: password, then enrolment of the second factor from the printed secret."""
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=username]) button[type=submit]")
-    page.wait_for_url(f"{base}/login/enrol/")
-    secret = page.inner_text("#totp-secret").strip()
-    assert re.fullmatch(r"[A-Z2-7 ]+", secret)
-    page.fill("input[name=token]", _code_from_secret(secret))
-    page.click("form:has(input[name=token]) button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
 def _status_badge(page, user_id: int):
     """The status badge in the account list's row of this account."""
     return page.locator(f"main table.results tbody tr:has(a[href='/accounts/{user_id}/']) .badge")
@@ -99,7 +50,7 @@ def _status_badge(page, user_id: int):
 
 def test_a_secretary_past_her_soft_limit_confirms_and_goes_on(page, live_server, shoot):
     establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
-    secretary = _staff("c.martin", Role.SECRETARY, establishment)
+    secretary = staff_account("c.martin", Role.SECRETARY, establishment)
     soft, hard = default_budget(Role.SECRETARY)["hour"]
     assert (soft, hard) == (10, 15)
     patients = [
@@ -113,7 +64,7 @@ def test_a_secretary_past_her_soft_limit_confirms_and_goes_on(page, live_server,
     ]
     base = live_server.url
 
-    _sign_in_enrolling(page, base, secretary)
+    sign_in_enrolling(page, base, secretary)
 
     # Up to the soft limit, each identity page opens straight away (counted: no care here).
     for n, patient_id in enumerate(patients[:soft]):
@@ -138,7 +89,7 @@ def test_a_secretary_past_her_soft_limit_confirms_and_goes_on(page, live_server,
 
     # A code without a reason: the error sits next to the field, still nothing shown.
     _forget_used_code(secretary)
-    page.fill("input[name=token]", _code(secretary.totpdevice_set.get()))
+    page.fill("input[name=token]", device_code(secretary.totpdevice_set.get()))
     page.click("form:has(textarea[name=reason]) button[type=submit]")
     error = page.locator(".field:has(textarea[name=reason]) .field-error")
     error.wait_for()
@@ -150,7 +101,7 @@ def test_a_secretary_past_her_soft_limit_confirms_and_goes_on(page, live_server,
     # A reason and the code her phone shows: back on the identity page she asked for.
     page.fill("textarea[name=reason]", "Relances des rendez-vous de la semaine")
     _forget_used_code(secretary)
-    page.fill("input[name=token]", _code(secretary.totpdevice_set.get()))
+    page.fill("input[name=token]", device_code(secretary.totpdevice_set.get()))
     page.click("form:has(textarea[name=reason]) button[type=submit]")
     page.wait_for_url(f"{base}/patients/{last}/")
     assert f"PASSANT{chr(65 + soft)}" in page.inner_text("h1")
@@ -169,13 +120,15 @@ def test_a_secretary_past_her_soft_limit_confirms_and_goes_on(page, live_server,
 
 def test_a_new_account_waits_for_the_security_officer(page, other_page, live_server, shoot):
     establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
-    admin = _staff("a.roux", Role.ADMINISTRATOR, establishment, last_name="Roux")
-    officer = _staff("rssi.garnier", Role.SECURITY_OFFICER, establishment, last_name="Garnier")
+    admin = staff_account("a.roux", Role.ADMINISTRATOR, establishment, last_name="Roux")
+    officer = staff_account(
+        "rssi.garnier", Role.SECURITY_OFFICER, establishment, last_name="Garnier"
+    )
     admin_device, officer_device = totp_device(admin), totp_device(officer)
     base = live_server.url
 
     # The administrator creates the account through the form.
-    _sign_in(page, base, admin, admin_device)
+    sign_in(page, base, admin, admin_device)
     page.click("nav.sidenav a[href='/accounts/']")
     page.wait_for_url(f"{base}/accounts/")
     page.click("main a[href='/accounts/new/']")
@@ -206,7 +159,7 @@ def test_a_new_account_waits_for_the_security_officer(page, other_page, live_ser
     shoot("four-eyes-05-account-awaiting-approval")
 
     # The security officer, at another desk, approves it from the console.
-    _sign_in(other_page, base, officer, officer_device)
+    sign_in(other_page, base, officer, officer_device)
     other_page.click("nav.sidenav a[href='/security/']")
     other_page.wait_for_url(f"{base}/security/")
     decide = f"form[action='/security/changes/{change.pk}/decide/']"
@@ -235,8 +188,8 @@ def test_a_new_account_waits_for_the_security_officer(page, other_page, live_ser
 
 def test_an_export_asked_approved_produced_and_opened(page, other_page, live_server, shoot):
     establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
-    secretary = _staff("c.martin", Role.SECRETARY, establishment)
-    officer = _staff("rssi.garnier", Role.SECURITY_OFFICER, establishment)
+    secretary = staff_account("c.martin", Role.SECRETARY, establishment)
+    officer = staff_account("rssi.garnier", Role.SECURITY_OFFICER, establishment)
     secretary_device, officer_device = totp_device(secretary), totp_device(officer)
     surnames = ["EXPORTAIN", "EXPORTEAU", "EXPORTIER"]
     patients = [
@@ -252,7 +205,7 @@ def test_an_export_asked_approved_produced_and_opened(page, other_page, live_ser
     base = live_server.url
 
     # The IPPs, read off each identity page's table of identifiers (one per patient here).
-    _sign_in(page, base, secretary, secretary_device)
+    sign_in(page, base, secretary, secretary_device)
     ipps = []
     for patient_id in patients:
         page.goto(f"{base}/patients/{patient_id}/")
@@ -280,7 +233,7 @@ def test_an_export_asked_approved_produced_and_opened(page, other_page, live_ser
     shoot("four-eyes-10-export-asked")
 
     # The security officer approves it in the console.
-    _sign_in(other_page, base, officer, officer_device)
+    sign_in(other_page, base, officer, officer_device)
     other_page.click("nav.sidenav a[href='/security/']")
     other_page.wait_for_url(f"{base}/security/")
     decide = f"form[action='/security/exports/{export.pk}/decide/']"

@@ -5,14 +5,10 @@ from the console, and a secretary who opens a canary record is locked out on the
 Selectors use names, ids and URLs, never visible text: the pages are French by default and
 their translations change, the form fields do not."""
 
-import base64
 import re
-import time
 
 import pytest
 from django.urls import reverse
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from carnet.guard.models import Alert, AlertKind, BreakGlass, Containment
@@ -22,62 +18,25 @@ from carnet.staff.models import User
 from ..conftest import signed_in_client
 from ..factories import (
     EstablishmentFactory,
-    UserFactory,
     make_patient,
-    practitioner_for,
     totp_device,
 )
+from .signing import PASSWORD, device_code, sign_in, sign_in_enrolling, staff_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "Un-mot-de-passe-assez-long"
-
-
-def _staff(username: str, role: str, establishment) -> User:
-    user = UserFactory(username=username, role=role, establishments=[establishment])
-    user.set_password(PASSWORD)
-    user.save()
-    if role == Role.PRACTITIONER:
-        practitioner_for(user)
-    return user
-
-
-def _code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
-    """A code of the account's device. A code is accepted once: a second confirmation right
-    after sign-in takes the next step's code, which the device tolerates."""
-    device.refresh_from_db()
-    totp = TOTP(device.bin_key, step=device.step, t0=device.t0, drift=device.drift)
-    totp.time = time.time() + steps_ahead * device.step
-    return f"{totp.token():06d}"
-
-
-def _code_from_secret(secret: str) -> str:
-    """The code an authenticator app shows now, from the secret as the enrolment page prints it."""
-    return f"{TOTP(base64.b32decode(secret.replace(' ', ''))).token():06d}"
-
-
-def _sign_in(page, base: str, user: User, device: TOTPDevice) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=username]) button[type=submit]")
-    page.wait_for_url(f"{base}/login/verify/")
-    page.fill("input[name=token]", _code(device))
-    page.click("form:has(input[name=token]) button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoot):
     home = EstablishmentFactory(name="Hôpital Saint-Luc")
     elsewhere = EstablishmentFactory(name="Clinique des Tilleuls")
-    doctor = _staff("dr.lefevre", Role.PRACTITIONER, home)
+    doctor = staff_account("dr.lefevre", Role.PRACTITIONER, home)
     device = totp_device(doctor)
     patient_id = make_patient(elsewhere, birth_surname="LOINTAIN", first_names="Odile")
     base = live_server.url
     detail_url = f"{base}/patients/{patient_id}/"
     break_glass_path = reverse("web:break_glass", args=[patient_id])
 
-    _sign_in(page, base, doctor, device)
+    sign_in(page, base, doctor, device)
 
     # Known only to another establishment: "not found", with the way to break the glass.
     response = page.goto(detail_url)
@@ -96,7 +55,7 @@ def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoo
 
     # No explanation: the error sits next to the field, and nothing is opened.
     page.select_option("select[name=reason]", "emergency")
-    page.fill("input[name=token]", _code(device, steps_ahead=1))
+    page.fill("input[name=token]", device_code(device, steps_ahead=1))
     page.click("form:has(select[name=reason]) button[type=submit]")
     error = page.locator(".field:has(textarea[name=explanation]) .field-error")
     error.wait_for()
@@ -108,7 +67,7 @@ def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoo
 
     # A reason, an explanation and a fresh code: the identity page, with a warning.
     page.fill("textarea[name=explanation]", "Arrêt cardiaque aux urgences, patiente inconsciente")
-    page.fill("input[name=token]", _code(device, steps_ahead=1))
+    page.fill("input[name=token]", device_code(device, steps_ahead=1))
     page.click("form:has(select[name=reason]) button[type=submit]")
     page.wait_for_url(detail_url)
     assert "LOINTAIN" in page.inner_text("h1")
@@ -124,8 +83,8 @@ def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoo
 def test_the_security_officer_reviews_a_break_glass_opening(page, live_server, shoot):
     home = EstablishmentFactory(name="Hôpital Saint-Luc")
     elsewhere = EstablishmentFactory(name="Clinique des Tilleuls")
-    doctor = _staff("dr.lefevre", Role.PRACTITIONER, home)
-    officer = _staff("rssi.garnier", Role.SECURITY_OFFICER, home)
+    doctor = staff_account("dr.lefevre", Role.PRACTITIONER, home)
+    officer = staff_account("rssi.garnier", Role.SECURITY_OFFICER, home)
     patient_id = make_patient(elsewhere, birth_surname="LOINTAIN")
     base = live_server.url
 
@@ -136,7 +95,7 @@ def test_the_security_officer_reviews_a_break_glass_opening(page, live_server, s
         {
             "reason": "emergency",
             "explanation": "Arrêt cardiaque aux urgences",
-            "token": _code(doctor.totpdevice_set.get()),
+            "token": device_code(doctor.totpdevice_set.get()),
         },
     )
     assert opened.status_code == 302
@@ -144,16 +103,7 @@ def test_the_security_officer_reviews_a_break_glass_opening(page, live_server, s
     alert = Alert.objects.get(kind=AlertKind.BREAK_GLASS)
 
     # The officer's first sign-in: password, then enrolment of the second factor.
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", officer.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=username]) button[type=submit]")
-    page.wait_for_url(f"{base}/login/enrol/")
-    secret = page.inner_text("#totp-secret").strip()
-    assert re.fullmatch(r"[A-Z2-7 ]+", secret)
-    page.fill("input[name=token]", _code_from_secret(secret))
-    page.click("form:has(input[name=token]) button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in_enrolling(page, base, officer)
 
     page.click("nav.sidenav a[href='/security/']")
     page.wait_for_url(f"{base}/security/")
@@ -181,14 +131,14 @@ def test_the_security_officer_reviews_a_break_glass_opening(page, live_server, s
 
 def test_a_secretary_who_opens_a_canary_is_locked_out(page, live_server, shoot):
     establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
-    secretary = _staff("c.martin", Role.SECRETARY, establishment)
+    secretary = staff_account("c.martin", Role.SECRETARY, establishment)
     device = totp_device(secretary)
     canary_id = make_patient(
         establishment, canary=True, birth_surname="BERTHIER", first_names="Lucienne"
     )
     base = live_server.url
 
-    _sign_in(page, base, secretary, device)
+    sign_in(page, base, secretary, device)
 
     response = page.goto(f"{base}/patients/{canary_id}/")
     assert response is not None and response.status == 403
