@@ -10,7 +10,6 @@ import pytest
 import time_machine
 from django.db import transaction
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import boundary
@@ -21,6 +20,7 @@ from carnet.scheduling.queue import call_next, check_in, register_screen, revoke
 from carnet.scheduling.services import book_appointment
 
 from .factories import UserFactory, agenda_with_hours, make_patient, practitioner_for
+from .routes import all_routes, concrete
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
@@ -131,14 +131,6 @@ def test_a_revoked_or_guessed_token_opens_nothing(setting):
     assert Client().get(f"/screen/{token}/board/").status_code == 404
 
 
-def _routes(patterns=None, prefix=""):
-    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern)
-
-
 def test_the_screen_token_opens_no_other_route(setting):
     waiting_room, room, appointments = setting
     token = register_screen(waiting_room=waiting_room, name="Écran hall")
@@ -146,12 +138,10 @@ def test_the_screen_token_opens_no_other_route(setting):
     client = Client()
     client.cookies["screen"] = token
     checked = 0
-    for route in _routes():
+    for route, _ in all_routes():
         if route.startswith("screen/"):
             continue
-        path = "/" + re.sub(r"<uuid:[^>]+>", patient, route)
-        path = re.sub(r"<int:[^>]+>", "1", path)
-        path = re.sub(r"<(?:str|slug|path):[^>]+>", token, path)
+        path = concrete(route, uuid=patient, text=token)
         for method in ("get", "post"):
             response = getattr(client, method)(
                 path, {"token": token}, HTTP_AUTHORIZATION=f"Bearer {token}"

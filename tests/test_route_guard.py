@@ -1,11 +1,9 @@
 """Every route, visited by every role and by anonymous clients, either refuses or goes through
 the guard and shows in the audit log; a route added without a guard rule is refused."""
 
-import re
-
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from carnet.audit.models import AuditEntry
 from carnet.guard.http import ROUTE_ATTRIBUTE
@@ -13,24 +11,10 @@ from carnet.guard.policy import Role
 
 from .conftest import signed_in_client
 from .factories import UserFactory, make_patient
+from .routes import all_routes, concrete
 
 pytestmark = pytest.mark.django_db
 SURNAME = "ROUTEWALKER"
-
-
-def _routes(patterns=None, prefix=""):
-    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern), pattern
-
-
-def _concrete(route: str, patient_id: str) -> str:
-    path = re.sub(r"<uuid:[^>]+>", patient_id, route)
-    path = re.sub(r"<int:[^>]+>", "1", path)
-    path = re.sub(r"<(?:str|slug|path):[^>]+>", "x", path)
-    return "/" + path.lstrip("^").rstrip("$")
 
 
 @pytest.fixture
@@ -47,17 +31,17 @@ def visitors(establishment):
 
 
 def test_every_view_declares_a_guard_rule():
-    missing = [route for route, p in _routes() if not getattr(p.callback, ROUTE_ATTRIBUTE, None)]
+    missing = [route for route, p in all_routes() if not getattr(p.callback, ROUTE_ATTRIBUTE, None)]
     assert missing == []
 
 
 def test_every_route_refuses_or_is_audited_for_every_visitor(establishment, visitors):
     patient = make_patient(establishment, birth_surname=SURNAME)
-    routes = list(_routes())
+    routes = list(all_routes())
     assert len(routes) >= 10
     checked = 0
     for route, pattern in routes:
-        path = _concrete(route, patient)
+        path = concrete(route, uuid=patient)
         public = getattr(pattern.callback, ROUTE_ATTRIBUTE) in ("public", "device")
         for who, client in visitors.items():
             for method in ("get", "post"):
