@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -88,7 +87,3 @@ def review_break_glass(*, actor: Actor, opening_id: int, justified: bool, note: 
     opening.review_note = note.strip()
     opening.save(update_fields=["reviewed_by", "reviewed_at", "review_verdict", "review_note"])
     ledger.reason = f"break-the-glass {opening_id} reviewed: {opening.review_verdict}"
-
-
-def locked_accounts_query() -> QuerySet:
-    return Containment.objects.filter(released_at__isnull=True)

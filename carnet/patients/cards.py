@@ -110,6 +110,12 @@ class SearchRow:
         return str(IdentityStatus(self.status).label)
 
 
+def display_name(patient: Patient) -> str:
+    """Used surname (or birth surname) and used first name (or the first of the first names)."""
+    first = patient.used_first_name or _first(patient.first_names or "")
+    return f"{patient.used_surname or patient.birth_surname} {first}"
+
+
 def identity_card(patient: Patient) -> IdentityCard:
     doctor = patient.treating_doctor
     return IdentityCard(

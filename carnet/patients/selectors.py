@@ -17,7 +17,7 @@ from carnet.staff.models import Practitioner
 from carnet.vault.blind import normalise
 
 from . import search_keys
-from .cards import IdentityCard, SearchRow, identity_card, search_row
+from .cards import IdentityCard, SearchRow, display_name, identity_card, search_row
 from .models import ExternalIdentifier, Patient
 from .validators import clean_nir
 
@@ -200,9 +200,4 @@ def display_names(
         str(p.id): p for p in with_relations(Patient.objects.filter(id__in=set(patient_ids)))
     }
     handed = admit(actor, capability, [subject_of(p) for p in patients.values()])
-    names = {}
-    for subject in handed:
-        patient = patients[subject.patient_id]
-        first = patient.used_first_name or (patient.first_names or "").split(" ")[0]
-        names[subject.patient_id] = f"{patient.used_surname or patient.birth_surname} {first}"
-    return names
+    return {s.patient_id: display_name(patients[s.patient_id]) for s in handed}
