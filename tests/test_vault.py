@@ -145,3 +145,15 @@ def test_a_keyring_file_readable_by_others_is_refused(tmp_path, settings):
             keyring.create_keyring_file(path)
     finally:
         keyring.reset_keyring_cache()
+
+
+def test_a_withdrawn_owner_opens_nothing_even_with_its_key_kept(establishment):
+    from carnet.vault.scope import admit, withdraw
+
+    patient_id = make_patient(establishment, birth_surname="RETIRE")
+    with opening_scope():
+        admit(patient_id)
+        assert Patient.objects.get(id=patient_id).birth_surname == "RETIRE"
+        withdraw(patient_id, keep_key=True)
+        with pytest.raises(OpeningRefused):
+            Patient.objects.get(id=patient_id).birth_surname  # noqa: B018

@@ -263,8 +263,10 @@ def match_candidates(
             if matches(subject):
                 found.append(subject)
     finally:
+        # Matches keep their key for the decision that follows (one DataKey query each less).
+        kept = {s.patient_id for s in found}
         for subject in candidates:
-            vault_scope.withdraw(subject.patient_id)
+            vault_scope.withdraw(subject.patient_id, keep_key=subject.patient_id in kept)
     return found
 
 

@@ -55,12 +55,15 @@ def admit(owner: object) -> None:
     scope.owners.add(str(owner))
 
 
-def withdraw(owner: object) -> None:
+def withdraw(owner: object, *, keep_key: bool = False) -> None:
+    """Nothing of this owner opens any more. `keep_key` keeps the unwrapped key cached for a
+    guard decision still to come in this scope (it opens nothing until admitted again)."""
     scope = _current.get()
     if scope is not None:
         scope.owners.discard(str(owner))
-        scope.keys.pop(str(owner), None)
-        scope.ciphers.pop(str(owner), None)
+        if not keep_key:
+            scope.keys.pop(str(owner), None)
+            scope.ciphers.pop(str(owner), None)
 
 
 def admit_everything() -> None:
