@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     # Interfaces.
     "carnet.web",
     "carnet.screen",
+    "carnet.portal",
     "carnet.cli",
 ]
 
@@ -250,6 +251,16 @@ EMAIL_BACKEND = os.environ.get(
     if PRODUCTION
     else "django.core.mail.backends.console.EmailBackend",
 )
+# Appointment reminders and confirmations: SMS through a backend class (console for the demo;
+# nothing until a gateway is configured in production) and the patient portal's address, the
+# only link a message carries.
+CARNET_SMS_BACKEND = os.environ.get(
+    "CARNET_SMS_BACKEND",
+    "carnet.scheduling.messaging.DisabledSmsBackend"
+    if PRODUCTION
+    else "carnet.scheduling.messaging.ConsoleSmsBackend",
+)
+CARNET_PORTAL_URL = os.environ.get("CARNET_PORTAL_URL", "http://127.0.0.1:8000/portal/")
 
 # Audit: entries are spread over parallel hash chains so that requests do not queue on one
 # head; an anchor entry binds all heads together.

@@ -64,14 +64,21 @@ class SecurityHeadersMiddleware:
 STEP_UP_SESSION_KEY = "carnet_step_up_until"
 
 
+def _in_portal(request: HttpRequest) -> bool:
+    match = request.resolver_match
+    return match is not None and match.namespace == "portal"
+
+
 def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
+    portal = _in_portal(request)
+    base = {"portal": portal, "base_template": "portal/base.html" if portal else "web/base.html"}
     if isinstance(refusal, Contained):
         # The account is locked and its sessions are gone: this browser's too, and the page
         # that says so is drawn for nobody signed in.
         request.session.flush()
         request.user = AnonymousUser()
         request.__dict__.pop("_carnet_actor", None)
-        return render(request, "guard/contained.html", status=403)
+        return render(request, "guard/contained.html", base, status=403)
     if isinstance(refusal, StepUp):
         target = resolve_url("web:step_up") + "?" + urlencode({"next": request.get_full_path()})
         if request.htmx:  # type: ignore[attr-defined]
@@ -79,7 +86,7 @@ def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
         return redirect(target)
     status = 404 if refusal.not_found else 403
     offer = _break_glass_url(request) if refusal.not_found else ""
-    context = {"not_found": refusal.not_found, "break_glass_url": offer}
+    context = {**base, "not_found": refusal.not_found, "break_glass_url": offer}
     return render(request, "guard/refused.html", context, status=status)
 
 
@@ -145,13 +152,22 @@ def device_view(view: View) -> View:
 
 def staff_view(action: str, capability: Capability = Capability.USE_STAFF_PAGES) -> Callable:
     """A staff page: verified second factor, the role's capability, one guarded boundary."""
+    return _guarded_view(action, capability, settings.LOGIN_URL)
 
+
+def portal_view(action: str, capability: Capability = Capability.USE_PORTAL) -> Callable:
+    """A patient portal page: a patient's account (and its second factor if it has one), the
+    portal capability, one guarded boundary in which only the patient's own record opens."""
+    return _guarded_view(action, capability, "portal:login")
+
+
+def _guarded_view(action: str, capability: Capability, login_url: str) -> Callable:
     def decorate(view: View) -> View:
         @wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             actor = actor_for_request(request)
             if actor is None:
-                return redirect_to_login(request.get_full_path(), resolve_url(settings.LOGIN_URL))
+                return redirect_to_login(request.get_full_path(), resolve_url(login_url))
             try:
                 with transaction.atomic(), boundary(actor, action):
                     require(actor, capability)

@@ -14,7 +14,7 @@ from io import StringIO
 from carnet.audit.models import AuditEntry, AuditSubject
 
 from .actors import Actor
-from .boundary import require
+from .boundary import Refused, require
 from .policy import Capability
 
 SEARCH_FIELDS = ("birth_surname", "used_surname", "first_names", "sex", "birth_date", "ipp")
@@ -103,6 +103,10 @@ class Access:
 def access_history(*, actor: Actor, patient_id: str, limit: int = 500) -> Iterator[Access]:
     """Who opened this patient's record, when, and through which relationship or reason."""
     require(actor, Capability.VIEW_AUDIT)
+    return _history(patient_id, limit)
+
+
+def _history(patient_id: str, limit: int) -> Iterator[Access]:
     subjects = AuditSubject.objects.filter(patient_id=patient_id).order_by("-at")[:limit]
     relationship_of = {s.entry_id: s.relationship for s in subjects}
     entries = AuditEntry.objects.filter(id__in=relationship_of).order_by("-at")
@@ -181,3 +185,58 @@ def render_report(rows: list[dict], fmt: str) -> str:
     out = StringIO()
     csv.writer(out).writerows(lines)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class OwnAccess:
+    """One line of a patient's own access history, as the portal shows it."""
+
+    at: datetime.datetime
+    by_self: bool
+    name: str
+    role: str
+    action: str
+    relationship: str
+    outcome: str
+
+    @property
+    def role_label(self) -> str:
+        from .policy import Role
+
+        return str(Role(self.role).label) if self.role in Role.values else ""
+
+
+def own_access_history(*, actor: Actor, patient_id: str, limit: int = 200) -> list[OwnAccess]:
+    """Who opened the record of the patient acting on the portal, newest first: the
+    patient's own right to know, answered from the audit log. Only through the account's
+    "self" relationship: no other record's history can be asked for."""
+    from django.contrib.auth import get_user_model
+
+    from .models import RelationshipKind
+    from .relationships import kinds_for
+
+    require(actor, Capability.USE_PORTAL)
+    if kinds_for(actor, [patient_id]).get(patient_id) != RelationshipKind.SELF:
+        raise Refused("not the patient's own record", patients=[patient_id])
+    accesses = list(_history(patient_id, limit))
+    accounts = {
+        user.pk: user
+        for user in get_user_model().objects.filter(
+            pk__in={a.actor_id for a in accesses if a.actor_id}
+        )
+    }
+    lines = []
+    for access in accesses:
+        user = accounts.get(access.actor_id)
+        lines.append(
+            OwnAccess(
+                at=access.at,
+                by_self=access.actor_id == actor.user_id,
+                name=(user.get_full_name() or user.username) if user else "",
+                role=access.role,
+                action=access.action,
+                relationship=access.relationship,
+                outcome=access.outcome,
+            )
+        )
+    return lines

@@ -37,6 +37,13 @@ class Capability(StrEnum):
     REQUEST_EXPORT = "guard.export"
     BOOK_APPOINTMENT = "scheduling.book"
     IMPORT_APPOINTMENTS = "scheduling.import"
+    # The patient portal: a patient's own record only (the guard admits nothing but the
+    # account's own "self" relationship, see patients.accounts).
+    USE_PORTAL = "portal.use"
+    BOOK_ONLINE = "scheduling.book_online"
+    ISSUE_PORTAL_CODE = "portal.issue_code"
+    # The day-before reminder job: opens the contact of tomorrow's patients, nothing else.
+    SEND_REMINDERS = "scheduling.remind"
 
 
 _PATIENT_FACING = {Capability.SEARCH_IDENTITY, Capability.VIEW_IDENTITY}
@@ -60,6 +67,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.EDIT_IDENTITY,
             Capability.REQUEST_EXPORT,
             Capability.BOOK_APPOINTMENT,
+            Capability.ISSUE_PORTAL_CODE,
         }
     ),
     Role.LAB_TECHNICIAN: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
@@ -67,7 +75,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.SECURITY_OFFICER: frozenset(
         {Capability.USE_STAFF_PAGES, Capability.VIEW_AUDIT, Capability.SECURITY_CONSOLE}
     ),
-    Role.PATIENT: frozenset(),
+    Role.PATIENT: frozenset({Capability.USE_PORTAL, Capability.BOOK_ONLINE}),
     Role.SCREEN: frozenset(),
     SYSTEM_ROLE: frozenset(
         {
@@ -75,6 +83,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.IMPORT_APPOINTMENTS,
             Capability.CREATE_IDENTITY,
             Capability.VIEW_AUDIT,
+            Capability.SEND_REMINDERS,
         }
     ),
 }

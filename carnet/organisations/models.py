@@ -24,6 +24,7 @@ class Establishment(models.Model):
     name = models.CharField(_("name"), max_length=200)
     finess = models.CharField("FINESS", max_length=9, unique=True, validators=[validate_finess])
     kind = models.CharField(_("kind"), max_length=16, choices=EstablishmentKind.choices)
+    address = models.CharField(_("address"), max_length=300, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
     # Next IPP (patient identifier) number; allocated under a row lock.
     ipp_counter = models.BigIntegerField(default=0)

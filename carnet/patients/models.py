@@ -3,6 +3,7 @@ indexes. Everything that identifies a person is a sealed field opened through th
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -100,3 +101,55 @@ class ExternalIdentifier(models.Model):
             )
         ]
         indexes = [models.Index(fields=["bi_value"], name="identifier_bi_value")]
+
+
+class PortalAccount(models.Model):
+    """A patient's portal sign-in, linked to exactly one record (and a record to at most one
+    open account). Closing it (death, the patient's request) keeps the row for the audit."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="portal_account"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="portal_accounts")
+    linked_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(closed_at__isnull=True),
+                name="portal_account_one_open_per_patient",
+            )
+        ]
+
+
+class LinkCode(models.Model):
+    """A one-time sign-up code given by the establishment (letter, SMS, desk). Kept only as a
+    keyed digest; it works with the patient's birth date, once, until it expires, and is
+    burnt after a few wrong birth dates."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="link_codes")
+    digest = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+    revoked_at = models.DateTimeField(null=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+
+
+class LinkAttempt(models.Model):
+    """Every sign-up attempt with a code, for throttling by address and overall."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    client_ip = models.GenericIPAddressField(null=True)
+    succeeded = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["client_ip", "at"], name="link_attempt_ip_at"),
+            models.Index(fields=["at"], name="link_attempt_at"),
+        ]

@@ -83,6 +83,11 @@ class ConsultationType(models.Model):
     online = models.BooleanField(_("bookable online"), default=False)
     horizon_days = models.PositiveSmallIntegerField(_("booking horizon (days)"), default=60)
     notice_hours = models.PositiveSmallIntegerField(_("minimum notice (hours)"), default=0)
+    # Online, a patient may cancel or move up to this long before the appointment; closer to
+    # it, only the desk can (the slot could no longer be given to someone else).
+    cancel_notice_hours = models.PositiveSmallIntegerField(
+        _("online cancellation notice (hours)"), default=24
+    )
 
     class Meta:
         constraints = [

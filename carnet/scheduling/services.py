@@ -16,7 +16,8 @@ from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Capability
 from carnet.guard.relationships import end as end_relationship
 from carnet.guard.relationships import relate, relate_desk_many
-from carnet.patients.selectors import guarded_patient
+from carnet.patients.models import Patient
+from carnet.patients.selectors import guarded_patient, parse_patient_id
 
 from .models import HOLDING, Appointment, AppointmentEvent, AppointmentState, ConsultationType
 from .slots import free_slots
@@ -43,6 +44,18 @@ def _on_the_grid(consultation_type: ConsultationType, starts_at: datetime.dateti
 def book_appointment(
     *, actor: Actor, consultation_type_id: int, patient_id: object, starts_at: datetime.datetime
 ) -> Appointment:
+    """The desk (or a practitioner) books a patient into a free slot of its establishment."""
+    consultation_type = _bookable_type(consultation_type_id)
+    if (
+        consultation_type.agenda.establishment_id not in actor.establishment_ids
+        and not actor.is_system
+    ):
+        raise ValidationError({"consultation_type": _("This agenda is not of your establishment.")})
+    patient = guarded_patient(actor, Capability.BOOK_APPOINTMENT, patient_id)
+    return book_slot(actor, consultation_type, patient, starts_at)
+
+
+def _bookable_type(consultation_type_id: object) -> ConsultationType:
     consultation_type = (
         ConsultationType.objects.select_related("agenda__practitioner")
         .filter(pk=consultation_type_id, agenda__active=True)
@@ -50,10 +63,17 @@ def book_appointment(
     )
     if consultation_type is None:
         raise ValidationError({"consultation_type": _("Unknown consultation type.")})
+    return consultation_type
+
+
+def book_slot(
+    actor: Actor,
+    consultation_type: ConsultationType,
+    patient: Patient,
+    starts_at: datetime.datetime,
+) -> Appointment:
+    """Books a patient the guard already handed over; the one place an appointment is made."""
     agenda = consultation_type.agenda
-    if agenda.establishment_id not in actor.establishment_ids and not actor.is_system:
-        raise ValidationError({"consultation_type": _("This agenda is not of your establishment.")})
-    patient = guarded_patient(actor, Capability.BOOK_APPOINTMENT, patient_id)
     ends_at = starts_at + datetime.timedelta(minutes=consultation_type.minutes)
     if not _on_the_grid(consultation_type, starts_at):
         raise ValidationError({"starts_at": _("This time is not a free slot of the agenda.")})
@@ -118,26 +138,35 @@ class BadTransition(ValidationError):
     pass
 
 
-def _guarded_appointment(actor: Actor, appointment_id: object) -> Appointment:
+def guarded_appointment(
+    actor: Actor, appointment_id: object, capability: Capability = Capability.BOOK_APPOINTMENT
+) -> Appointment:
+    """The appointment, locked for change, if the guard hands its patient over to the actor
+    (the same "not found" answer for someone else's appointment and for none)."""
     appointment = (
         Appointment.objects.select_for_update()
-        .select_related("agenda")
-        .filter(pk=appointment_id)
+        .select_related("agenda__establishment", "consultation_type")
+        .filter(pk=parse_patient_id(appointment_id))
         .first()
     )
     patient_id = appointment.patient_id if appointment else "00000000-0000-0000-0000-000000000000"
-    guarded_patient(actor, Capability.BOOK_APPOINTMENT, patient_id)
+    guarded_patient(actor, capability, patient_id)
     assert appointment is not None
     return appointment
 
 
 @transaction.atomic
 def change_state(
-    *, actor: Actor, appointment_id: object, to_state: str, reason: str = ""
+    *,
+    actor: Actor,
+    appointment_id: object,
+    to_state: str,
+    reason: str = "",
+    capability: Capability = Capability.BOOK_APPOINTMENT,
 ) -> Appointment:
     """Moves an appointment along its state machine; cancelling frees the slot and ends the
     care relationship it opened, and needs a reason."""
-    appointment = _guarded_appointment(actor, appointment_id)
+    appointment = guarded_appointment(actor, appointment_id, capability)
     if to_state not in TRANSITIONS.get(appointment.state, set()):
         raise BadTransition(
             _("An appointment %(state)s cannot become %(to)s.")
@@ -170,7 +199,7 @@ def move_appointment(
     """A new appointment at the new time, the old one cancelled by the establishment, in one
     transaction: if the new slot is taken, nothing changes."""
     with transaction.atomic():
-        old = _guarded_appointment(actor, appointment_id)
+        old = guarded_appointment(actor, appointment_id)
         if old.state not in (AppointmentState.BOOKED, AppointmentState.CONFIRMED):
             raise BadTransition(_("Only a booked or confirmed appointment can be moved."))
         change_state(

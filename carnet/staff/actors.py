@@ -1,4 +1,5 @@
-"""From a request's signed-in, second-factor-verified user to the guard's Actor."""
+"""From a request's signed-in user to the guard's Actor: staff past their second factor,
+patients past theirs if they enrolled one."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from django.http import HttpRequest
 
 from carnet.guard.actors import Actor
 from carnet.guard.http import STEP_UP_SESSION_KEY, client_ip
+from carnet.guard.policy import Role
 
 from .models import Membership
+from .second_factor import confirmed_device
 
 
 def actor_from_request(request: HttpRequest) -> Actor | None:
@@ -19,7 +22,7 @@ def actor_from_request(request: HttpRequest) -> Actor | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    if not user.is_verified():
+    if not user.is_verified() and not _patient_without_second_factor(user):
         return None
     memberships = list(
         Membership.objects.filter(user=user).values_list("establishment_id", "unit_id")
@@ -38,3 +41,8 @@ def actor_from_request(request: HttpRequest) -> Actor | None:
     )
     request._carnet_actor = actor  # type: ignore[attr-defined]
     return actor
+
+
+def _patient_without_second_factor(user: object) -> bool:
+    """A patient's second factor is their choice; once enrolled, it is required."""
+    return getattr(user, "role", None) == Role.PATIENT and confirmed_device(user) is None

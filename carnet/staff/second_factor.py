@@ -68,6 +68,15 @@ def record_attempt(user: User, accepted: bool, *, request_id: str, client_ip: st
     )
 
 
+def attempt(
+    user: User, device: TOTPDevice, token: str, *, request_id: str, client_ip: str | None
+) -> tuple[bool, str]:
+    """A sign-in or enrolment step: checks the code and records the attempt."""
+    accepted, message = check_token(device, token)
+    record_attempt(user, accepted, request_id=request_id, client_ip=client_ip)
+    return accepted, message
+
+
 def verify_for_account(user_id: int, token: str) -> tuple[bool, str]:
     """The guard's second-factor check (break-the-glass, step-up)."""
     device = TOTPDevice.objects.filter(user_id=user_id, confirmed=True).first()

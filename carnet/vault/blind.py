@@ -47,3 +47,11 @@ def _index(kind: str, value: str, bits: int) -> int:
     mac = _base_mac().copy()
     mac.update(kind.encode() + b"\x00" + value.encode())
     return int.from_bytes(mac.digest()[:4], "big") >> (32 - bits)
+
+
+def exact_index(kind: str, value: str) -> str:
+    """A full-width keyed digest (hex) for exact, unique lookups of an identifying value
+    (a patient's sign-in e-mail): the database holds it, never the value."""
+    mac = _base_mac().copy()
+    mac.update(b"exact\x00" + kind.encode() + b"\x00" + value.encode())
+    return mac.hexdigest()

@@ -82,9 +82,12 @@ def _second_factor_step(
 ) -> HttpResponse:
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        accepted, message = second_factor.check_token(device, form.cleaned_data["token"])
-        second_factor.record_attempt(
-            request.user, accepted, request_id=request.request_id, client_ip=client_ip(request)
+        accepted, message = second_factor.attempt(
+            request.user,
+            device,
+            form.cleaned_data["token"],
+            request_id=request.request_id,
+            client_ip=client_ip(request),
         )
         if accepted:
             if not device.confirmed:

@@ -1,0 +1,1 @@
+"""The patient portal: a patient's own appointments, online booking and access history."""

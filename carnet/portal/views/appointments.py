@@ -1,0 +1,51 @@
+"""The patient's appointments: to come and past, one in detail, cancelling within the rules."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from carnet.guard.http import portal_view
+from carnet.guard.policy import Capability
+from carnet.patients.accounts import own_patient
+from carnet.patients.cards import display_name
+from carnet.scheduling.online import cancel_online, own_appointment, own_appointments
+
+from .common import portal_actor
+
+
+@portal_view("portal.home")
+def home(request: HttpRequest) -> HttpResponse:
+    actor = portal_actor(request)
+    coming, past = own_appointments(actor=actor)
+    return render(
+        request,
+        "portal/home.html",
+        {"name": display_name(own_patient(actor)), "coming": coming, "past": past},
+    )
+
+
+@portal_view("portal.appointment")
+def detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    appointment = own_appointment(actor=portal_actor(request), appointment_id=appointment_id)
+    return render(request, "portal/appointment.html", {"appointment": appointment})
+
+
+@portal_view("portal.cancel", Capability.BOOK_ONLINE)
+@require_POST
+def cancel(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    try:
+        cancel_online(
+            actor=portal_actor(request),
+            appointment_id=appointment_id,
+            reason=request.POST.get("reason", "")[:300],
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("portal:appointment", appointment_id=appointment_id)
+    messages.success(request, _("Your appointment is cancelled. Thank you for letting us know."))
+    return redirect("portal:home")
