@@ -353,3 +353,21 @@ def test_every_portal_route_with_another_patients_ids_gives_nothing(
     victim.refresh_from_db()
     assert victim.state == AppointmentState.BOOKED
     assert Appointment.objects.filter(patient_id=theirs).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_desk_gives_a_code_on_a_letter_and_only_the_desk(establishment, patient, staff):
+    _, desk = staff(Role.SECRETARY)
+    page = desk.get(f"/patients/{patient}/")
+    assert "Give a sign-up code" in page.content.decode()
+    letter = desk.post(f"/patients/{patient}/portal-code/")
+    body = letter.content.decode()
+    code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", body).group(0)
+    assert "/portal/sign-up/" in body
+    assert LinkCode.objects.get().digest != code and code not in repr(
+        LinkCode.objects.values_list()
+    )
+    assert sign_up(Client(), code).status_code == 302
+    assert "has a patient space account" in desk.get(f"/patients/{patient}/").content.decode()
+    _, nurse = staff(Role.NURSE)
+    assert nurse.post(f"/patients/{patient}/portal-code/").status_code == 403

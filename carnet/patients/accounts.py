@@ -96,6 +96,20 @@ def issue_link_code(*, actor: Actor, patient_id: object) -> IssuedCode:
     return IssuedCode(format_code(code), expires_at, display_name(patient))
 
 
+def portal_status(*, actor: Actor, patient_id: object) -> str:
+    """ "account", "code" (one waiting to be used) or "" for a patient the guard hands over."""
+    patient = guarded_patient(actor, Capability.VIEW_IDENTITY, patient_id)
+    if PortalAccount.objects.filter(patient=patient, closed_at__isnull=True).exists():
+        return "account"
+    waiting = LinkCode.objects.filter(
+        patient=patient,
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+    return "code" if waiting.exists() else ""
+
+
 @dataclass(frozen=True)
 class SignUp:
     code: str

@@ -17,6 +17,9 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/edit/", patients.edit, name="patient_edit"),
     path("patients/<uuid:patient_id>/break-glass/", guard_steps.break_glass, name="break_glass"),
     path("patients/<uuid:patient_id>/share/", patients.share, name="patient_share"),
+    path(
+        "patients/<uuid:patient_id>/portal-code/", patients.portal_code, name="patient_portal_code"
+    ),
     path("confirm/", guard_steps.step_up, name="step_up"),
     path("desk/", desk.desk, name="desk"),
     path("desk/book/", desk.desk_book, name="desk_book"),

@@ -8,13 +8,16 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import opened_through
 from carnet.guard.http import staff_view
-from carnet.guard.policy import Capability
+from carnet.guard.policy import Capability, role_may
+from carnet.patients.accounts import issue_link_code, portal_status
 from carnet.patients.forms import IdentityForm
 from carnet.patients.selectors import (
     SearchQuery,
@@ -70,7 +73,25 @@ def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
             "card": card,
             "opened_by": opened_by,
             "shareable": opened_by not in ("outside", "break_glass"),
+            "portal_status": portal_status(actor=actor, patient_id=card.id),
+            "can_issue_code": role_may(actor.role, Capability.ISSUE_PORTAL_CODE),
         },
+    )
+
+
+@staff_view("patients.portal_code", Capability.ISSUE_PORTAL_CODE)
+@require_POST
+def portal_code(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """A new sign-up code for the patient space, on a letter to print or read out (shown
+    once: only its digest is kept)."""
+    try:
+        issued = issue_link_code(actor=signed_in_actor(request), patient_id=patient_id)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("web:patient_detail", patient_id=patient_id)
+    portal_url = request.build_absolute_uri(reverse("portal:sign_up"))
+    return render(
+        request, "web/patients/portal_code.html", {"issued": issued, "portal_url": portal_url}
     )
 
 
