@@ -226,3 +226,48 @@ class ScreenDevice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True)
     revoked_at = models.DateTimeField(null=True)
+
+
+class MessageChannel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS")
+
+
+class MessageKind(models.TextChoices):
+    REMINDER = "reminder", _("Day-before reminder")
+    CONFIRMATION = "confirmation", _("Confirmation")
+
+
+class MessageOutcome(models.TextChoices):
+    CLAIMED = "claimed", _("Claimed, not sent yet")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class Reminder(models.Model):
+    """One message about an appointment on one channel. A day-before reminder is claimed (this
+    row committed) before it is sent, so a second or concurrent run finds it taken and it goes
+    out at most once. Neither the text nor the address is kept: they are sealed elsewhere."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="reminders")
+    channel = models.CharField(max_length=8, choices=MessageChannel.choices)
+    kind = models.CharField(max_length=16, choices=MessageKind.choices)
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True)
+    outcome = models.CharField(
+        max_length=16, choices=MessageOutcome.choices, default=MessageOutcome.CLAIMED
+    )
+    # The kind of failure only (an SMTP error can quote the address).
+    error = models.CharField(max_length=200, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "channel"],
+                condition=models.Q(kind="reminder"),
+                name="reminder_once_per_channel",
+            )
+        ]
