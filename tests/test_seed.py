@@ -65,3 +65,17 @@ def test_seed_builds_a_group_and_sealed_patients(capsys):
         patient = Patient.objects.get(pk=sample.pk)
         rows = search_identities(actor=actor, query=SearchQuery(ipp="00000001")).rows
     assert rows and patient.bi_birth_date is not None
+
+
+@pytest.mark.django_db
+def test_seeded_agendas_never_hold_a_canary():
+    """A canary on a day sheet would lock the first secretary who opens the day."""
+    from carnet.guard.canaries import is_canary
+    from carnet.scheduling.models import Appointment
+
+    call_command("seed", patients=1200, seed=11, no_progress=True)
+    marks = dict(Patient.objects.values_list("id", "mark"))
+    canaries = {str(p) for p, mark in marks.items() if is_canary(str(p), mark)}
+    booked = {str(p) for p in Appointment.objects.values_list("patient_id", flat=True)}
+    assert canaries and booked
+    assert not canaries & booked

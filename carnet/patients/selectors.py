@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import Subject, admit, admit_matching, admit_one, require
+from carnet.guard.canaries import is_canary
 from carnet.guard.policy import Capability, Role
 from carnet.staff.models import Practitioner
 from carnet.vault.blind import normalise
@@ -182,14 +183,15 @@ def colleagues_for(actor: Actor) -> QuerySet:
 
 def ids_known_at(*, actor: Actor, establishment_id: int, limit: int) -> list[str]:
     """Ids only (no identity) of patients known at an establishment, for system jobs that
-    fill agendas (the demo)."""
+    fill agendas (the demo). Canaries are left out: an appointment would put one on a desk's
+    day sheet, and the secretary who opened the day would be locked for it."""
     require(actor, Capability.IMPORT_APPOINTMENTS)
-    return [
-        str(p)
-        for p in ExternalIdentifier.objects.filter(establishment_id=establishment_id)
+    rows = (
+        ExternalIdentifier.objects.filter(establishment_id=establishment_id)
         .order_by("id")
-        .values_list("patient_id", flat=True)[:limit]
-    ]
+        .values_list("patient_id", "patient__mark")[:limit]
+    )
+    return [str(p) for p, mark in rows if not is_canary(str(p), mark)]
 
 
 def display_names(
