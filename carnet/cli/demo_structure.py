@@ -13,19 +13,20 @@ from carnet.scheduling.setup import create_agenda
 from carnet.staff.models import Practitioner
 from carnet.staff.services import create_account
 
+DEMO_PATIENT_EMAIL = "patient@carnet.demo"
 DEMO_PASSWORD = "carnet-demo-2026"  # noqa: S105 - printed on purpose: demo accounts only
 
 ESTABLISHMENTS = [
-    ("Hôpital Saint-Luc", "hospital", "Lyon", "6900001", {
+    ("Hôpital Saint-Luc", "hospital", "Lyon", "6900001", "12 quai Claude-Bernard, 69007", {
         "Cardiologie": ["Box 1", "Box 2", "Salle d'écho"],
         "Médecine interne": ["Consultation 1", "Consultation 2"],
         "Urgences": ["Accueil", "Box A", "Box B"],
     }),
-    ("Clinique des Tilleuls", "clinic", "Villeurbanne", "6900002", {
+    ("Clinique des Tilleuls", "clinic", "Villeurbanne", "6900002", "40 cours Émile-Zola, 69100", {
         "Consultations": ["Cabinet 1", "Cabinet 2", "Cabinet 3"],
         "Chirurgie ambulatoire": ["Salle de réveil"],
     }),
-    ("Laboratoire Confluence", "laboratory", "Lyon", "6900003", {
+    ("Laboratoire Confluence", "laboratory", "Lyon", "6900003", "5 place Nautique, 69002", {
         "Biologie médicale": ["Prélèvements 1", "Prélèvements 2"],
     }),
 ]  # fmt: skip
@@ -66,10 +67,11 @@ def build_structure(
             name=name,
             kind=kind,
             city=city,
+            address=address,
             finess=with_luhn_key(f"{body}1"[:8]),
             units=units,
         )
-        for name, kind, city, body, units in ESTABLISHMENTS
+        for name, kind, city, body, address, units in ESTABLISHMENTS
     ]
     for account in ACCOUNTS:
         chosen = [establishments[i] for i in account.establishments]

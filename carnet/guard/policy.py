@@ -84,6 +84,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.CREATE_IDENTITY,
             Capability.VIEW_AUDIT,
             Capability.SEND_REMINDERS,
+            Capability.ISSUE_PORTAL_CODE,
         }
     ),
 }

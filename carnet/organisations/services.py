@@ -9,10 +9,19 @@ from .models import Establishment, Group, Room, Unit
 
 @transaction.atomic
 def create_establishment(
-    *, group: Group, name: str, finess: str, kind: str, city: str, units: dict[str, list[str]]
+    *,
+    group: Group,
+    name: str,
+    finess: str,
+    kind: str,
+    city: str,
+    units: dict[str, list[str]],
+    address: str = "",
 ) -> Establishment:
     """`units` maps a unit name to its room names; unit codes are derived from names."""
-    establishment = Establishment(group=group, name=name, finess=finess, kind=kind, city=city)
+    establishment = Establishment(
+        group=group, name=name, finess=finess, kind=kind, city=city, address=address
+    )
     establishment.full_clean()
     establishment.save()
     for index, (unit_name, rooms) in enumerate(units.items(), start=1):

@@ -76,6 +76,7 @@ class IssuedCode:
     code: str
     expires_at: datetime.datetime
     patient_name: str
+    birth_date: datetime.date | None
 
 
 def issue_link_code(*, actor: Actor, patient_id: object) -> IssuedCode:
@@ -93,7 +94,7 @@ def issue_link_code(*, actor: Actor, patient_id: object) -> IssuedCode:
     LinkCode.objects.create(
         patient=patient, digest=_digest(code), issued_by_id=actor.user_id, expires_at=expires_at
     )
-    return IssuedCode(format_code(code), expires_at, display_name(patient))
+    return IssuedCode(format_code(code), expires_at, display_name(patient), patient.birth_date)
 
 
 def portal_status(*, actor: Actor, patient_id: object) -> str:
@@ -223,6 +224,18 @@ def _count_failure(digest: str, client_ip: str | None) -> None:
         LinkCode.objects.filter(
             digest=digest, failures__gte=FAILURES_PER_CODE, revoked_at__isnull=True
         ).update(revoked_at=timezone.now())
+
+
+def account_exists(email: str) -> bool:
+    return User.objects.filter(username=sign_in_name(email)).exists()
+
+
+def open_account(*, actor: Actor, patient_id: object, email: str, password: str) -> User:
+    """For system jobs (the demo, moving accounts from an older portal): a code issued and
+    used at once, through the same sign-up as a patient's."""
+    issued = issue_link_code(actor=actor, patient_id=patient_id)
+    form = SignUp(issued.code, issued.birth_date, email, password)  # type: ignore[arg-type]
+    return sign_up(form, client_ip=None, request_id=actor.request_id)
 
 
 def own_patient_id(actor: Actor) -> str:

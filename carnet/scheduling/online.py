@@ -19,6 +19,7 @@ from carnet.guard.boundary import require
 from carnet.guard.policy import Capability
 from carnet.organisations.models import Establishment
 from carnet.patients.accounts import own_patient
+from carnet.patients.models import PortalAccount
 
 from .models import HOLDING, Appointment, AppointmentState, ConsultationType
 from .services import BadTransition, _bookable_type, book_slot, change_state, guarded_appointment
@@ -251,3 +252,22 @@ def own_appointments(*, actor: Actor) -> tuple[list[OwnAppointment], list[OwnApp
 def own_appointment(*, actor: Actor, appointment_id: object) -> OwnAppointment:
     appointment = guarded_appointment(actor, appointment_id, Capability.BOOK_ONLINE)
     return _own(appointment, timezone.now())
+
+
+def demo_portal_patients() -> tuple[str | None, str | None]:
+    """Ids only, for the demo: two patients with appointments to come in an agenda open
+    online and no patient space account yet."""
+    ids = (
+        Appointment.objects.filter(
+            starts_at__gt=timezone.now() + datetime.timedelta(days=2),
+            state__in=CHANGEABLE,
+            consultation_type__online=True,
+        )
+        .exclude(
+            patient__in=PortalAccount.objects.filter(closed_at__isnull=True).values("patient")
+        )
+        .order_by("starts_at")
+        .values_list("patient_id", flat=True)[:50]
+    )
+    unique = list(dict.fromkeys(str(i) for i in ids))[:2] + [None, None]
+    return unique[0], unique[1]

@@ -9,11 +9,15 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from carnet.guard.actors import system_actor
+from carnet.guard.boundary import system_job
 from carnet.organisations.models import Establishment
+from carnet.patients.accounts import account_exists, issue_link_code, open_account
 from carnet.scheduling.models import ScreenDevice, WaitingRoom
+from carnet.scheduling.online import demo_portal_patients
 from carnet.scheduling.queue import register_screen, revoke_screen
 
-from ...demo_structure import ACCOUNTS, DEMO_PASSWORD, ESTABLISHMENTS
+from ...demo_structure import ACCOUNTS, DEMO_PASSWORD, DEMO_PATIENT_EMAIL, ESTABLISHMENTS
 
 
 class Command(BaseCommand):
@@ -35,6 +39,7 @@ class Command(BaseCommand):
             call_command("seed", patients=options["patients"], seed=options["seed"])
         self._print_sign_ins(options["addrport"])
         self._print_screen(options["addrport"])
+        self._print_portal(options["addrport"])
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
 
@@ -49,6 +54,30 @@ class Command(BaseCommand):
         token = register_screen(waiting_room=room, name="Écran démo")
         self.stdout.write(f"Waiting-room screen ({room.name}): http://{addrport}/screen/{token}/")
         self.stdout.write("")
+
+    def _print_portal(self, addrport: str) -> None:
+        """A patient space account for a patient with appointments to come, and a sign-up
+        code (with the birth date it goes with) to try the sign-up; a new code each start."""
+        actor = system_actor("demo")
+        with system_job(actor, "demo.portal"):
+            account_patient, code_patient = demo_portal_patients()
+            if account_patient and not account_exists(DEMO_PATIENT_EMAIL):
+                open_account(
+                    actor=actor,
+                    patient_id=account_patient,
+                    email=DEMO_PATIENT_EMAIL,
+                    password=DEMO_PASSWORD,
+                )
+            issued = issue_link_code(actor=actor, patient_id=code_patient) if code_patient else None
+        out = self.stdout
+        out.write(f"Patient space: http://{addrport}/portal/")
+        out.write(f"  sign in as {DEMO_PATIENT_EMAIL} (password {DEMO_PASSWORD})")
+        if issued:
+            out.write(
+                f"  or create an account with code {issued.code} "
+                f"and birth date {issued.birth_date:%d/%m/%Y} ({issued.patient_name})"
+            )
+        out.write("")
 
     def _print_sign_ins(self, addrport: str) -> None:
         out = self.stdout
