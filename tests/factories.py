@@ -121,5 +121,5 @@ def agenda_with_hours(establishment, practitioner=None, *, minutes=30, **type_op
             agenda=agenda, weekday=weekday, opens=_dt.time(9), closes=_dt.time(12)
         )
     return ConsultationType.objects.create(
-        agenda=agenda, motive="Consultation", minutes=minutes, **type_options
+        agenda=agenda, minutes=minutes, **{"motive": "Consultation", **type_options}
     )
