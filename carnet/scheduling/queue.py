@@ -4,6 +4,7 @@ birth date or a motive. Screens authenticate with a revocable device token, kept
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from carnet.guard.policy import Capability
 from carnet.organisations.models import Room
 
 from .models import AppointmentState, QueueCounter, ScreenDevice, Ticket, TicketState, WaitingRoom
+from .selectors import names_in_relationship
 from .services import change_state
 
 TOKEN_BYTES = 32
@@ -122,4 +124,80 @@ def board(device: ScreenDevice, *, latest: int = 8) -> Board:
         title=device.waiting_room.name or _("Waiting room"),
         called=called,
         waiting=tickets.filter(state=TicketState.WAITING).count(),
+    )
+
+
+@dataclass(frozen=True)
+class QueueLine:
+    number: int
+    appointment_at: datetime.datetime
+    agenda: str
+    name: str  # empty unless the guard handed the patient over (the desk's window)
+    issued_at: datetime.datetime
+    called_at: datetime.datetime | None
+    room: str
+
+
+@dataclass(frozen=True)
+class DeskQueue:
+    """A waiting room as the desk sees it today: who waits, who was called lately, and the
+    rooms of its establishment a ticket can be called to."""
+
+    waiting_room: WaitingRoom
+    waiting: tuple[QueueLine, ...]
+    called: tuple[QueueLine, ...]
+    rooms: tuple[Room, ...]
+
+
+def desk_queues(*, actor: Actor, latest: int = 8) -> tuple[DeskQueue, ...]:
+    """Today's queue of every waiting room of the actor's establishments, in a fixed number
+    of queries."""
+    require(actor, Capability.BOOK_APPOINTMENT)
+    waiting_rooms = list(
+        WaitingRoom.objects.filter(establishment_id__in=actor.establishment_ids)
+        .select_related("establishment")
+        .order_by("establishment__name", "name")
+    )
+    tickets = list(
+        Ticket.objects.filter(waiting_room__in=waiting_rooms, day=timezone.localdate())
+        .select_related("appointment__agenda", "room")
+        .order_by("number")
+    )
+    waiting = [str(t.appointment.patient_id) for t in tickets if t.state == TicketState.WAITING]
+    names = names_in_relationship(actor=actor, patient_ids=waiting)
+    rooms: dict[int, list[Room]] = {}
+    for room in (
+        Room.objects.filter(unit__establishment_id__in=actor.establishment_ids)
+        .select_related("unit")
+        .order_by("unit__name", "name")
+    ):
+        rooms.setdefault(room.unit.establishment_id, []).append(room)
+    queues = []
+    for waiting_room in waiting_rooms:
+        mine = [t for t in tickets if t.waiting_room_id == waiting_room.pk]
+        called = sorted(
+            (t for t in mine if t.state == TicketState.CALLED),
+            key=lambda t: t.called_at,
+            reverse=True,
+        )[:latest]
+        queues.append(
+            DeskQueue(
+                waiting_room=waiting_room,
+                waiting=tuple(_line(t, names) for t in mine if t.state == TicketState.WAITING),
+                called=tuple(_line(t, {}) for t in called),
+                rooms=tuple(rooms.get(waiting_room.establishment_id, ())),
+            )
+        )
+    return tuple(queues)
+
+
+def _line(ticket: Ticket, names: dict[str, str]) -> QueueLine:
+    return QueueLine(
+        number=ticket.number,
+        appointment_at=ticket.appointment.starts_at,
+        agenda=ticket.appointment.agenda.name,
+        name=names.get(str(ticket.appointment.patient_id), ""),
+        issued_at=ticket.issued_at,
+        called_at=ticket.called_at,
+        room=ticket.room.name if ticket.room else "",
     )
