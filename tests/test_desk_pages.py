@@ -485,6 +485,30 @@ def test_the_confirmation_prints_name_time_place_and_what_to_bring(establishment
     assert not Exposure.objects.filter(user=secretary).exists()
 
 
+def test_the_desk_sends_the_confirmation_by_mail_without_clinical_detail(
+    establishment, booked_day
+):
+    from django.core import mail
+
+    secretary = UserFactory(role=Role.SECRETARY, establishments=[establishment])
+    first = Appointment.objects.order_by("starts_at").first()
+    first.consultation_type.motive = "Suivi oncologique"
+    first.consultation_type.save()
+    with time_machine.travel(DAY - ONE_DAY, tick=False):
+        client = signed_in_client(secretary)
+        page = client.get(reverse("web:desk_confirmation", args=[first.pk]))
+        assert reverse("web:desk_send_confirmation", args=[first.pk]) in page.content.decode()
+        sent = client.post(reverse("web:desk_send_confirmation", args=[first.pk]), follow=True)
+    assert "Confirmation sent by e-mail" in sent.content.decode()
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["marie.durand@example.fr"]
+    text = message.subject + message.body
+    assert "Hôpital Saint-Luc" in text and "/portal/" in text
+    assert booked_day.practitioner.user.last_name not in text
+    assert "oncolog" not in text.lower()
+
+
 def test_another_establishments_desk_is_refused_the_confirmation(
     establishment, other_establishment, booked_day
 ):

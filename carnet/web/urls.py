@@ -34,6 +34,11 @@ urlpatterns = [
         desk.desk_confirmation,
         name="desk_confirmation",
     ),
+    path(
+        "desk/<uuid:appointment_id>/confirmation/send/",
+        desk.desk_send_confirmation,
+        name="desk_send_confirmation",
+    ),
     path("security/", security.console_page, name="security"),
     path("security/audit/", security.audit_search, name="security_audit"),
     path("security/incident/", security.incident_report, name="security_incident"),

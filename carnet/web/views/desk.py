@@ -25,6 +25,7 @@ from carnet.guard.policy import Capability
 from carnet.patients.selectors import SearchQuery, search_identities
 from carnet.scheduling.models import AppointmentState
 from carnet.scheduling.queue import call_next, check_in, desk_queues
+from carnet.scheduling.reminders import send_confirmation
 from carnet.scheduling.selectors import (
     agendas_for,
     confirmation,
@@ -304,3 +305,28 @@ def desk_confirmation(request: HttpRequest, appointment_id: str) -> HttpResponse
             "back": _url("web:desk", agenda=shown.agenda_id, day=day),
         },
     )
+
+
+@staff_view("desk.send_confirmation", Capability.BOOK_APPOINTMENT)
+@require_POST
+def desk_send_confirmation(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    """Sends the confirmation by e-mail and SMS, on the channels the patient has."""
+    try:
+        outcome = send_confirmation(actor=signed_in_actor(request), appointment_id=appointment_id)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        channels = {"email": _("e-mail"), "sms": _("SMS")}
+        if outcome.sent:
+            messages.success(
+                request,
+                _("Confirmation sent by %(channels)s.")
+                % {"channels": ", ".join(str(channels[c]) for c in outcome.sent)},
+            )
+        if outcome.failed:
+            messages.error(
+                request,
+                _("Could not send by %(channels)s: print the confirmation instead.")
+                % {"channels": ", ".join(str(channels[c]) for c in outcome.failed)},
+            )
+    return redirect("web:desk_confirmation", appointment_id=appointment_id)
