@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "carnet.staff",
     "carnet.patients",
     "carnet.scheduling",
+    "carnet.clinical",
+    "carnet.sharing",
     # Interfaces.
     "carnet.web",
     "carnet.screen",

@@ -44,9 +44,36 @@ class Capability(StrEnum):
     ISSUE_PORTAL_CODE = "portal.issue_code"
     # The day-before reminder job: opens the contact of tomorrow's patients, nothing else.
     SEND_REMINDERS = "scheduling.remind"
+    # Clinical record (encounters, notes, prescriptions, documents, laboratory).
+    VIEW_CLINICAL = "clinical.view"
+    MANAGE_ENCOUNTERS = "clinical.encounter"
+    WRITE_NOTE = "clinical.note"
+    PRESCRIBE = "clinical.prescribe"
+    ADD_DOCUMENT = "clinical.document"
+    OPEN_SENSITIVE = "clinical.sensitive"
+    ORDER_LAB = "lab.order"
+    LAB_WORK = "lab.work"
+    VALIDATE_LAB = "lab.validate"
+    # Identity beyond the INS traits: insurance, death, duplicates.
+    MANAGE_INSURANCE = "identity.insurance"
+    DECLARE_DEATH = "identity.death"
+    MERGE_IDENTITIES = "identity.merge"
+    # Sending part of a record to a practitioner outside the group.
+    SHARE_OUTSIDE = "sharing.outside"
+    # Data with a lifetime and the keys behind it (commands run by the operator).
+    APPLY_RETENTION = "vault.retention"
+    MANAGE_KEYS = "vault.keys"
 
 
 _PATIENT_FACING = {Capability.SEARCH_IDENTITY, Capability.VIEW_IDENTITY}
+# What the care team does with a chart (the guard still decides patient by patient).
+_CARING = {
+    Capability.VIEW_CLINICAL,
+    Capability.MANAGE_ENCOUNTERS,
+    Capability.WRITE_NOTE,
+    Capability.ADD_DOCUMENT,
+    Capability.OPEN_SENSITIVE,
+}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.PRACTITIONER: frozenset(
@@ -56,9 +83,16 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.BREAK_GLASS,
             Capability.REQUEST_EXPORT,
             Capability.BOOK_APPOINTMENT,
+            *_CARING,
+            Capability.PRESCRIBE,
+            Capability.ORDER_LAB,
+            Capability.DECLARE_DEATH,
+            Capability.SHARE_OUTSIDE,
         }
     ),
-    Role.NURSE: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS}),
+    Role.NURSE: frozenset(
+        {Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.BREAK_GLASS, *_CARING}
+    ),
     Role.SECRETARY: frozenset(
         {
             Capability.USE_STAFF_PAGES,
@@ -68,9 +102,14 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.REQUEST_EXPORT,
             Capability.BOOK_APPOINTMENT,
             Capability.ISSUE_PORTAL_CODE,
+            Capability.MANAGE_ENCOUNTERS,
+            Capability.MANAGE_INSURANCE,
+            Capability.MERGE_IDENTITIES,
         }
     ),
-    Role.LAB_TECHNICIAN: frozenset({Capability.USE_STAFF_PAGES, *_PATIENT_FACING}),
+    Role.LAB_TECHNICIAN: frozenset(
+        {Capability.USE_STAFF_PAGES, *_PATIENT_FACING, Capability.LAB_WORK, Capability.VALIDATE_LAB}
+    ),
     Role.ADMINISTRATOR: frozenset({Capability.USE_STAFF_PAGES, Capability.MANAGE_ACCOUNTS}),
     Role.SECURITY_OFFICER: frozenset(
         {Capability.USE_STAFF_PAGES, Capability.VIEW_AUDIT, Capability.SECURITY_CONSOLE}
@@ -85,6 +124,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.VIEW_AUDIT,
             Capability.SEND_REMINDERS,
             Capability.ISSUE_PORTAL_CODE,
+            Capability.APPLY_RETENTION,
+            Capability.MANAGE_KEYS,
+            Capability.MERGE_IDENTITIES,
         }
     ),
 }

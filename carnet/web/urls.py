@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import urls_clinical, urls_identity, urls_sharing
 from .views import accounts, auth, dashboard, desk, exports, guard_steps, patients, security
 
 app_name = "web"
@@ -65,3 +66,6 @@ urlpatterns = [
         name="account_request",
     ),
 ]
+
+# Each domain's staff pages keep their routes in their own module, in the same namespace.
+urlpatterns += urls_clinical.urlpatterns + urls_identity.urlpatterns + urls_sharing.urlpatterns
