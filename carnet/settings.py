@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "carnet.patients",
     "carnet.scheduling",
     "carnet.clinical",
+    "carnet.laboratory",
     "carnet.sharing",
     # Interfaces.
     "carnet.web",

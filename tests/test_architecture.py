@@ -8,7 +8,7 @@ import carnet
 
 ROOT = Path(carnet.__file__).parent
 INTERFACES = {"web", "cli", "portal", "screen", "api"}
-DOMAINS = {"organisations", "staff", "patients", "scheduling", "clinical", "sharing"}
+DOMAINS = {"organisations", "staff", "patients", "scheduling", "clinical", "laboratory", "sharing"}
 # What each layer may import from Carnet itself.
 ALLOWED = {
     "vault": {"vault"},

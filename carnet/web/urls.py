@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import urls_clinical, urls_identity, urls_sharing
+from . import urls_clinical, urls_identity, urls_laboratory, urls_sharing
 from .views import accounts, auth, dashboard, desk, exports, guard_steps, patients, security
 
 app_name = "web"
@@ -68,4 +68,9 @@ urlpatterns = [
 ]
 
 # Each domain's staff pages keep their routes in their own module, in the same namespace.
-urlpatterns += urls_clinical.urlpatterns + urls_identity.urlpatterns + urls_sharing.urlpatterns
+urlpatterns += (
+    urls_clinical.urlpatterns
+    + urls_laboratory.urlpatterns
+    + urls_identity.urlpatterns
+    + urls_sharing.urlpatterns
+)
