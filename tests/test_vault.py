@@ -157,3 +157,21 @@ def test_a_withdrawn_owner_opens_nothing_even_with_its_key_kept(establishment):
         withdraw(patient_id, keep_key=True)
         with pytest.raises(OpeningRefused):
             Patient.objects.get(id=patient_id).birth_surname  # noqa: B018
+
+
+@pytest.mark.django_db
+def test_binary_content_seals_with_the_owners_key_and_its_place():
+    import uuid
+
+    from carnet.vault import keys, scope
+
+    owner = str(uuid.uuid4())
+    with scope.opening_scope():
+        scope.admit(owner)
+        keys.create_data_key(owner)
+        content = b"%PDF-1.7\n\x00\xff binary"
+        blob = keys.seal_bytes(owner, "document.content", content)
+        assert content not in blob
+        assert keys.open_bytes(owner, "document.content", blob) == content
+        with pytest.raises(Exception):  # noqa: B017 - any failure to open is the point
+            keys.open_bytes(owner, "document.other", blob)

@@ -86,6 +86,15 @@ def open_value(owner: str, place: str, blob: bytes) -> str:
     return unseal(_cipher(owner), blob, associated_data(owner, place)).decode()
 
 
+def seal_bytes(owner: str, place: str, content: bytes) -> bytes:
+    """Binary content (a document) sealed with its owner's data key, bound to its place."""
+    return seal(_cipher(owner), content, associated_data(owner, place))
+
+
+def open_bytes(owner: str, place: str, blob: bytes) -> bytes:
+    return unseal(_cipher(owner), blob, associated_data(owner, place))
+
+
 def shred(owner: object) -> bool:
     """Destroys the owner's data key. Every sealed value of theirs becomes unreadable."""
     scope = current_scope()
