@@ -150,6 +150,13 @@ def device_view(view: View) -> View:
     return view
 
 
+def outside_view(view: View) -> View:
+    """A page for a practitioner outside the group, opened by a share's link and its code: no
+    account; the view hands over only what the share holds, each opening audited."""
+    setattr(view, ROUTE_ATTRIBUTE, "outside")
+    return view
+
+
 def staff_view(action: str, capability: Capability = Capability.USE_STAFF_PAGES) -> Callable:
     """A staff page: verified second factor, the role's capability, one guarded boundary."""
     return _guarded_view(action, capability, settings.LOGIN_URL)

@@ -198,6 +198,7 @@ class OwnAccess:
     action: str
     relationship: str
     outcome: str
+    outside_rpps: str = ""
 
     @property
     def role_label(self) -> str:
@@ -237,6 +238,9 @@ def own_access_history(*, actor: Actor, patient_id: str, limit: int = 200) -> li
                 action=access.action,
                 relationship=access.relationship,
                 outcome=access.outcome,
+                outside_rpps=access.actor.removeprefix("outside:")
+                if access.actor.startswith("outside:")
+                else "",
             )
         )
     return lines
