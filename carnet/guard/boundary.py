@@ -190,11 +190,13 @@ def _charge(actor: Actor, outside: Iterable[str], misses: int = 0) -> None:
         raise Contained(over.reason, exposed_before=over.exposed_before) from None
 
 
-def _decide(ledger: Ledger, subjects: list[Subject], *, misses: int = 0) -> list[Subject]:
+def _decide(
+    ledger: Ledger, subjects: list[Subject], capability: Capability, *, misses: int = 0
+) -> list[Subject]:
     """Canaries, relationships, reach and budget for subjects about to be handed over."""
     actor = ledger.actor
     check_canaries(subjects)
-    kinds = relationships.kinds_for(actor, [s.patient_id for s in subjects])
+    kinds = relationships.kinds_for(actor, [s.patient_id for s in subjects], capability)
     # Outside its relationships an account reaches its establishments' patients, and only
     # once a security officer approved it.
     allowed = [
@@ -211,7 +213,7 @@ def _decide(ledger: Ledger, subjects: list[Subject], *, misses: int = 0) -> list
 
 def admit(actor: Actor, capability: Capability, subjects: Iterable[Subject]) -> list[Subject]:
     """The subjects this actor may see, each handed over and counted."""
-    return _decide(require(actor, capability), list(subjects))
+    return _decide(require(actor, capability), list(subjects), capability)
 
 
 def admit_one(actor: Actor, capability: Capability, subject: Subject | None) -> Subject:
@@ -219,7 +221,7 @@ def admit_one(actor: Actor, capability: Capability, subject: Subject | None) -> 
     ledger = require(actor, capability)
     if subject is None:
         raise Refused("no such patient")
-    if not _decide(ledger, [subject]):
+    if not _decide(ledger, [subject], capability):
         raise Refused(
             "no relationship and outside the actor's establishments", patients=[subject.patient_id]
         )
@@ -289,7 +291,7 @@ def admit_matching(
     reachable = [s for s in subjects if _reaches(actor, s)]
     found = match_candidates(reachable, matches, limit)
     more = len(found) > limit
-    return _decide(ledger, found[:limit], misses=0 if found else 1), more
+    return _decide(ledger, found[:limit], capability, misses=0 if found else 1), more
 
 
 @contextmanager

@@ -168,6 +168,10 @@ DESK_ROLES = frozenset({Role.SECRETARY})
 # The desk's window around an appointment: from a week before to a day after.
 DESK_WINDOW_BEFORE_DAYS = 7
 DESK_WINDOW_AFTER_DAYS = 1
+# Roles whose working set is their laboratory's orders, and only for the laboratory's own work:
+# an order opens neither the identity page nor the chart to them, nor to the desk.
+LAB_ROLES = frozenset({Role.LAB_TECHNICIAN})
+LAB_CAPABILITIES = frozenset({Capability.LAB_WORK, Capability.VALIDATE_LAB})
 
 
 def default_budget(role: str) -> dict[str, tuple[int, int]]:

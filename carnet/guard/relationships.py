@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from .actors import Actor
 from .models import CareRelationship, RelationshipKind
-from .policy import DESK_ROLES, DESK_WINDOW_AFTER_DAYS, DESK_WINDOW_BEFORE_DAYS
+from .policy import (
+    DESK_ROLES,
+    DESK_WINDOW_AFTER_DAYS,
+    DESK_WINDOW_BEFORE_DAYS,
+    LAB_CAPABILITIES,
+    LAB_ROLES,
+)
 
 
 def active(now: datetime.datetime | None = None) -> Q:
@@ -21,7 +27,11 @@ def active(now: datetime.datetime | None = None) -> Q:
     return Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
 
 
-def kinds_for(actor: Actor, patient_ids: Iterable[str]) -> dict[str, str]:
+def kinds_for(
+    actor: Actor, patient_ids: Iterable[str], capability: str | None = None
+) -> dict[str, str]:
+    """`capability` is what the actor is about to do: a laboratory's orders open their
+    patients to its technicians for the laboratory's work only."""
     ids = list(patient_ids)
     if not ids or actor.user_id is None:
         return {}
@@ -29,8 +39,13 @@ def kinds_for(actor: Actor, patient_ids: Iterable[str]) -> dict[str, str]:
     mine = Q(user_id=actor.user_id)
     if actor.unit_ids:
         mine |= Q(unit_id__in=actor.unit_ids)
-    if actor.role in DESK_ROLES and actor.establishment_ids:
-        mine |= Q(establishment_id__in=actor.establishment_ids)
+    if actor.establishment_ids:
+        at_mine = Q(establishment_id__in=actor.establishment_ids)
+        lab_order = Q(kind=RelationshipKind.LAB_ORDER)
+        if actor.role in DESK_ROLES:
+            mine |= at_mine & ~lab_order
+        if actor.role in LAB_ROLES and capability in LAB_CAPABILITIES:
+            mine |= at_mine & lab_order
     rows = CareRelationship.objects.filter(active(now), mine, patient_id__in=ids).values_list(
         "patient_id", "kind"
     )

@@ -101,6 +101,11 @@ class LabTest(models.Model):
         highs = [v for v in (self.high_female, self.high_male) if v is not None]
         return (min(lows) if lows else None), (max(highs) if highs else None)
 
+    @property
+    def answer_choices(self) -> list[tuple[str, str]]:
+        key = "fr" if _in_french() else "en"
+        return [(answer["code"], answer[key]) for answer in self.answers]
+
     def answer_label(self, code: str) -> str:
         key = "fr" if _in_french() else "en"
         for answer in self.answers:
