@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "csp",
+    "oauth2_provider",
     # Below the interfaces: the three things every access goes through.
     "carnet.vault",
     "carnet.audit",
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "carnet.web",
     "carnet.screen",
     "carnet.portal",
+    "carnet.api",
     "carnet.cli",
 ]
 
@@ -268,6 +270,39 @@ CARNET_PORTAL_URL = os.environ.get("CARNET_PORTAL_URL", "http://127.0.0.1:8000/p
 # Audit: entries are spread over parallel hash chains so that requests do not queue on one
 # head; an anchor entry binds all heads together.
 CARNET_AUDIT_CHAINS = int(os.environ.get("CARNET_AUDIT_CHAINS", "8"))
+
+# SMART on FHIR authorisation (django-oauth-toolkit): authorization code with PKCE (S256) for
+# apps acting for a signed-in staff member, client credentials for backend services acting as
+# their service account (carnet/api/README.md). Tokens are short, kept only as digests, and
+# revoked when the guard contains the account; every scope is checked on top of the guard.
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "carnet.api.oauth.SmartValidator",
+    "SCOPES_BACKEND_CLASS": "carnet.api.oauth.SmartScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("CARNET_API_TOKEN_SECONDS", "900")),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": int(os.environ.get("CARNET_API_REFRESH_SECONDS", "28800")),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+# The IPP's identifier system, per establishment ({finess}); set it to the establishment's
+# registered OID where it has one.
+CARNET_FHIR_IPP_SYSTEM = os.environ.get("CARNET_FHIR_IPP_SYSTEM", "urn:carnet:ipp:finess:{finess}")
 
 LOGGING = {
     "version": 1,

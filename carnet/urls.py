@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("screen/", include("carnet.screen.urls")),
     path("portal/", include("carnet.portal.urls")),
+    path("", include("carnet.api.urls")),
     path("", include("carnet.web.urls")),
 ]
 

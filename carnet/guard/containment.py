@@ -4,7 +4,7 @@ transaction after the refused request was rolled back, so nothing of that reques
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +19,16 @@ from carnet.audit.models import Outcome
 from .actors import Actor
 from .models import Alert, AlertKind, Containment, TrackedSession
 from .policy import Role
+
+
+# Other ways in than a session (API tokens) register here how to end an account's access;
+# each runs inside the containment's transaction, with the account id.
+_revokers: list[Callable[[int], object]] = []
+
+
+def on_containment(revoke: Callable[[int], object]) -> None:
+    if revoke not in _revokers:
+        _revokers.append(revoke)
 
 
 def end_sessions(user_id: int) -> int:
@@ -76,6 +86,8 @@ def contain(
                 patients_before=exposed_before,
             )
             end_sessions(actor.user_id)
+            for revoke in _revokers:
+                revoke(actor.user_id)
             Alert.objects.create(
                 kind=AlertKind.CANARY if canary else AlertKind.CONTAINMENT,
                 at=now,

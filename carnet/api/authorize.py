@@ -1,0 +1,84 @@
+"""The SMART authorisation endpoints. Authorize is a staff page: the member signs in with the
+ordinary staff sign-in (password and second factor), sees which app asks for what, chooses
+the patient when the app asks for one (opened through the guard), and approves; the grant is
+audited with the page. Token and revocation are django-oauth-toolkit's own views."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider.forms import AllowForm
+from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
+
+from carnet.guard.actors import actor_for_request
+from carnet.guard.http import public_view, staff_view
+from carnet.patients.selectors import SearchQuery, open_identity, search_identities
+
+from . import scopes as smart
+
+
+class SmartAllowForm(AllowForm):
+    patient = forms.CharField(
+        label=gettext_lazy("Patient (IPP, or Carnet's patient id)"), required=False, max_length=64
+    )
+
+
+def _wants_patient(scope_text: str) -> bool:
+    return smart.LAUNCH_PATIENT in scope_text.split()
+
+
+class SmartAuthorizationView(AuthorizationView):
+    template_name = "api/authorize.html"
+    form_class = SmartAllowForm
+    launch_patient: str | None = None
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        scope_text = " ".join(kwargs.get("scopes", [])) or (
+            context["form"]["scope"].value() if "form" in context else ""
+        )
+        context["needs_patient"] = _wants_patient(scope_text or "")
+        context["described"] = [(s, smart.describe(s)) for s in (scope_text or "").split()]
+        return context
+
+    def form_valid(self, form: SmartAllowForm) -> Any:
+        if form.cleaned_data.get("allow") and _wants_patient(form.cleaned_data["scope"]):
+            patient = self._patient(form.cleaned_data.get("patient", "").strip())
+            if patient is None:
+                form.add_error("patient", _("Choose a patient you may open (IPP or id)."))
+                return self.form_invalid(form)
+            self.launch_patient = patient
+        return super().form_valid(form)
+
+    def form_invalid(self, form: SmartAllowForm) -> Any:
+        scopes = form.data.get("scope", "")
+        context = self.get_context_data(form=form, scopes=scopes.split())
+        context.setdefault("application", None)
+        return self.render_to_response(context, status=400)
+
+    def _patient(self, value: str) -> str | None:
+        """The launch patient, decided by the guard like any opening of a record."""
+        actor = actor_for_request(self.request)
+        if not value or actor is None:
+            return None
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            found = search_identities(actor=actor, query=SearchQuery(ipp=value))
+            return found.rows[0].id if len(found.rows) == 1 else None
+        return open_identity(actor=actor, patient_id=value).id
+
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        if self.launch_patient:
+            credentials = {**credentials, "carnet_patient": self.launch_patient}
+        return super().create_authorization_response(request, scopes, credentials, allow)
+
+
+authorize = staff_view("api.authorize")(SmartAuthorizationView.as_view())
+token = public_view(csrf_exempt(TokenView.as_view()))
+revoke = public_view(csrf_exempt(RevokeTokenView.as_view()))

@@ -1,0 +1,410 @@
+"""Patient: read (the identity card), search (the same "specific enough" rule and cap as the
+search page, each row a subsetted Patient with what the page shows), create and update
+through the patients domain (the identity form's checks, the version check). INS traits and
+identifiers as FR Core names them; the INS-NIR only for a qualified identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.dateparse import parse_date
+
+from carnet.guard.policy import Capability
+from carnet.organisations.models import Establishment
+from carnet.patients.cards import IdentityCard, SearchRow
+from carnet.patients.forms import IdentityForm
+from carnet.patients.selectors import (
+    SearchQuery,
+    open_identity,
+    practitioners_for,
+    search_identities,
+)
+from carnet.patients.services import StaleIdentity, create_identity, update_identity
+
+from .. import systems as S
+from ..fhir import ApiError, check_parameters, instant, parse_resource, searchset
+from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
+
+GENDER = {"F": "female", "M": "male", "I": "unknown"}
+SEX = {"female": "F", "male": "M", "unknown": "I", "other": "I"}
+STATUS_CODE = {"provisional": "PROV", "qualified": "QUAL"}
+STATUS_OF_CODE = {code: status for status, code in STATUS_CODE.items()}
+SEARCH = (
+    SearchParameter(
+        "identifier",
+        "token",
+        "IPP (`<ipp system>|<ipp>` or the bare IPP, within your establishments) or INS-NIR "
+        f"(`{S.INS_NIR}|<NIR>`).",
+    ),
+    SearchParameter(
+        "family", "string", "Birth or used surname, at least 3 letters, with birthdate."
+    ),
+    SearchParameter("birthdate", "date", "Birth date (YYYY-MM-DD), with family."),
+    SearchParameter("given", "string", "Narrows the matches by first name (prefix)."),
+    SearchParameter("_id", "token", "Carnet's patient id (with a patient/ token: its patient)."),
+)
+
+
+def _establishments(names: set[str]) -> dict[str, Establishment]:
+    return {e.name: e for e in Establishment.objects.filter(name__in=names)}
+
+
+def _ipp(value: str, establishment: Establishment | None) -> dict[str, Any]:
+    identifier: dict[str, Any] = {"use": "usual", "type": S.typed("PI", fr=False), "value": value}
+    if establishment is not None:
+        identifier["system"] = S.ipp_system(establishment.finess)
+        identifier["assigner"] = {
+            "reference": f"Organization/{establishment.pk}",
+            "display": establishment.name,
+        }
+    return identifier
+
+
+def _reliability(status: str) -> dict[str, Any]:
+    return {
+        "url": S.IDENTITY_RELIABILITY,
+        "extension": [
+            {
+                "url": "identityStatus",
+                "valueCoding": S.coding(S.IDENTITY_STATUS, STATUS_CODE.get(status, "PROV")),
+            }
+        ],
+    }
+
+
+def patient_resource(card: IdentityCard) -> dict[str, Any]:
+    extensions = [_reliability(card.status)]
+    if card.birthplace_code:
+        extensions.append(
+            {
+                "url": S.BIRTH_PLACE,
+                "valueAddress": {
+                    "extension": [
+                        {
+                            "url": S.INSEE_CODE,
+                            "valueCoding": S.coding(S.INSEE_COMMUNES, card.birthplace_code),
+                        }
+                    ]
+                },
+            }
+        )
+    places = _establishments({i.establishment for i in card.identifiers})
+    identifiers = [_ipp(i.value, places.get(i.establishment)) for i in card.identifiers]
+    if card.is_qualified and card.nir:
+        identifiers.append(
+            {"use": "official", "type": S.typed("INS-NIR"), "system": S.INS_NIR, "value": card.nir}
+        )
+    first = card.first_names.split(" ")[0] if card.first_names else ""
+    official: dict[str, Any] = {"use": "official", "family": card.birth_surname}
+    if first:
+        official["given"] = [first]
+        official["extension"] = [{"url": S.BIRTH_LIST_GIVEN_NAME, "valueString": card.first_names}]
+    names = [official]
+    if card.used_surname or card.used_first_name:
+        usual: dict[str, Any] = {"use": "usual", "family": card.used_surname or card.birth_surname}
+        if card.used_first_name:
+            usual["given"] = [card.used_first_name]
+        names.append(usual)
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": card.id,
+        "meta": {
+            "versionId": str(card.version),
+            "lastUpdated": instant(card.updated_at),
+            "profile": [S.PROFILE_PATIENT],
+        },
+        "extension": extensions,
+        "identifier": identifiers,
+        "active": True,
+        "name": names,
+        "gender": GENDER.get(card.sex, "unknown"),
+        "birthDate": card.birth_date.isoformat(),
+    }
+    telecom = []
+    if card.phone:
+        telecom.append({"system": "phone", "value": card.phone, "use": "mobile"})
+    if card.email:
+        telecom.append({"system": "email", "value": card.email, "use": "home"})
+    if telecom:
+        resource["telecom"] = telecom
+    address = {
+        key: value
+        for key, value in (
+            ("line", [card.address_line] if card.address_line else None),
+            ("postalCode", card.postal_code),
+            ("city", card.city),
+            ("country", card.country),
+        )
+        if value
+    }
+    if address:
+        resource["address"] = [{"use": "home", **address}]
+    if card.treating_doctor_id:
+        resource["generalPractitioner"] = [
+            {
+                "reference": f"Practitioner/{card.treating_doctor_id}",
+                "display": card.treating_doctor,
+            }
+        ]
+    return resource
+
+
+def search_resource(row: SearchRow, establishment: Establishment | None) -> dict[str, Any]:
+    """What the search page shows of a match, marked as a subset of the Patient."""
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": row.id,
+        "meta": {"tag": [S.SUBSETTED]},
+        "extension": [_reliability(row.status)],
+        "name": [
+            {
+                "use": "official",
+                "family": row.birth_surname,
+                **({"given": row.first_names.split(" ")[:1]} if row.first_names else {}),
+            }
+        ],
+        "gender": GENDER.get(row.sex, "unknown"),
+        "birthDate": row.birth_date.isoformat(),
+    }
+    if row.used_surname:
+        resource["name"].append({"use": "usual", "family": row.used_surname})
+    if row.ipp:
+        resource["identifier"] = [_ipp(row.ipp, establishment)]
+    return resource
+
+
+def _etag(card: IdentityCard) -> str:
+    return f'W/"{card.version}"'
+
+
+def _check_own(call: Call, patient_id: str) -> None:
+    if call.only_patient and patient_id != call.only_patient:
+        raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
+
+
+def read(call: Call) -> Result:
+    _check_own(call, call.resource_id)
+    card = open_identity(actor=call.actor, patient_id=call.resource_id)
+    headers = {
+        "ETag": _etag(card),
+        "Last-Modified": card.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    }
+    if call.if_none_match and call.if_none_match == _etag(card):
+        return 304, {}, headers
+    return 200, patient_resource(card), headers
+
+
+def _query(call: Call) -> SearchQuery:
+    params = call.params
+    check_parameters(params, [p.name for p in SEARCH] + ["_count"])
+    day = None
+    if params.get("birthdate"):
+        text = params["birthdate"].removeprefix("eq")
+        day = parse_date(text) if len(text) == 10 else None
+        if day is None:
+            raise ApiError(400, "value", "birthdate must be one day, YYYY-MM-DD (or eqYYYY-MM-DD).")
+    nir = ipp = ""
+    identifier = params.get("identifier", "")
+    if identifier:
+        system, bar, value = identifier.rpartition("|")
+        if not bar:
+            ipp = value
+        elif system == S.INS_NIR:
+            nir = value
+        elif S.finess_of_ipp_system(system):
+            ipp = value
+        else:
+            raise ApiError(400, "value", f"identifier: unknown system {system!r} (IPP or INS-NIR).")
+    return SearchQuery(surname=params.get("family", ""), birth_date=day, nir=nir, ipp=ipp)
+
+
+def _given_matches(first_names: str, given: str) -> bool:
+    wanted = given.strip().lower()
+    return not wanted or any(n.lower().startswith(wanted) for n in first_names.split())
+
+
+def search(call: Call) -> Result:
+    query = _query(call)
+    given = call.params.get("given", "")
+    wanted_id = call.params.get("_id", "")
+    if call.only_patient:
+        return _search_own(call, query, given, wanted_id)
+    if wanted_id:
+        raise ApiError(400, "not-supported", "_id: read the patient instead (GET Patient/<id>).")
+    outcome = search_identities(actor=call.actor, query=query)
+    if outcome.problem:
+        raise ApiError(
+            400,
+            "too-costly",
+            f"{outcome.problem} (FHIR: family and birthdate, or identifier.)",
+        )
+    single = (
+        Establishment.objects.filter(pk__in=call.actor.establishment_ids).first()
+        if len(call.actor.establishment_ids) == 1
+        else None
+    )
+    rows = [r for r in outcome.rows if _given_matches(r.first_names, given)]
+    issue = None
+    if outcome.more:
+        issue = {
+            "severity": "warning",
+            "code": "too-costly",
+            "diagnostics": "More patients match: Carnet lists at most 10; refine the criteria.",
+        }
+    bundle = searchset(
+        base=call.base,
+        resource_type="Patient",
+        params=call.params,
+        resources=[search_resource(r, single) for r in rows],
+        outcome_issue=issue,
+    )
+    return 200, bundle, {}
+
+
+def _search_own(call: Call, query: SearchQuery, given: str, wanted_id: str) -> Result:
+    """A patient/ token searches its own patient only: the criteria are checked against it."""
+    card = open_identity(actor=call.actor, patient_id=call.only_patient)
+    family = query.surname.strip().lower()
+    matches = (
+        (not wanted_id or wanted_id == card.id)
+        and (not query.birth_date or query.birth_date == card.birth_date)
+        and (
+            not family
+            or card.birth_surname.lower().startswith(family)
+            or card.used_surname.lower().startswith(family)
+        )
+        and (not query.nir or (card.is_qualified and query.nir == card.nir))
+        and (not query.ipp or any(i.value == query.ipp for i in card.identifiers))
+        and _given_matches(card.first_names, given)
+    )
+    bundle = searchset(
+        base=call.base,
+        resource_type="Patient",
+        params=call.params,
+        resources=[patient_resource(card)] if matches else [],
+    )
+    return 200, bundle, {}
+
+
+def _identity_data(resource: dict[str, Any], call: Call) -> dict[str, Any]:
+    """The identity form's fields from a Patient, then the form's own checks."""
+    names = resource.get("name") or []
+    official = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    usual = next((n for n in names if n.get("use") == "usual"), {})
+    listed = next(
+        (
+            e.get("valueString", "")
+            for e in official.get("extension", [])
+            if e.get("url") == S.BIRTH_LIST_GIVEN_NAME
+        ),
+        "",
+    )
+    status = "provisional"
+    place = ""
+    for extension in resource.get("extension", []):
+        if extension.get("url") == S.IDENTITY_RELIABILITY:
+            for part in extension.get("extension", []):
+                if part.get("url") == "identityStatus":
+                    code = (part.get("valueCoding") or {}).get("code", "")
+                    status = STATUS_OF_CODE.get(code, "provisional")
+        if extension.get("url") == S.BIRTH_PLACE:
+            for part in (extension.get("valueAddress") or {}).get("extension", []):
+                if part.get("url") == S.INSEE_CODE:
+                    place = (part.get("valueCoding") or {}).get("code", "")
+    nir = next(
+        (
+            i.get("value", "")
+            for i in resource.get("identifier", [])
+            if i.get("system") == S.INS_NIR
+        ),
+        "",
+    )
+    telecom = resource.get("telecom", [])
+    address = (resource.get("address") or [{}])[0]
+    doctor = ""
+    for reference in resource.get("generalPractitioner", []):
+        doctor = reference.get("reference", "").removeprefix("Practitioner/")
+    data = {
+        "status": status,
+        "sex": SEX.get(resource.get("gender", ""), ""),
+        "birth_surname": official.get("family", ""),
+        "first_names": listed or " ".join(official.get("given", [])),
+        "used_surname": usual.get("family", ""),
+        "used_first_name": " ".join(usual.get("given", [])),
+        "birth_date": resource.get("birthDate", ""),
+        "birthplace_code": place,
+        "nir": nir,
+        "address_line": " ".join(address.get("line", [])),
+        "postal_code": address.get("postalCode", ""),
+        "city": address.get("city", ""),
+        "country": address.get("country", ""),
+        "phone": next((t.get("value", "") for t in telecom if t.get("system") == "phone"), ""),
+        "email": next((t.get("value", "") for t in telecom if t.get("system") == "email"), ""),
+        "treating_doctor": doctor,
+    }
+    form = IdentityForm(data, practitioners=practitioners_for(call.actor))
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()
+        )
+        raise ApiError(422, "processing", f"The identity is not valid: {problems}")
+    return form.cleaned_data
+
+
+def create(call: Call) -> Result:
+    resource = parse_resource(call.body, "Patient")
+    card = create_identity(actor=call.actor, data=_identity_data(resource, call))
+    location = f"{call.base}Patient/{card.id}/_history/{card.version}"
+    return 201, patient_resource(card), {"Location": location, "ETag": _etag(card)}
+
+
+def _version(call: Call, resource: dict[str, Any]) -> int:
+    text = call.if_match or (resource.get("meta") or {}).get("versionId", "")
+    text = text.removeprefix("W/").strip('"')
+    if not text:
+        raise ApiError(428, "required", 'Say which version you change: If-Match: W/"<versionId>".')
+    try:
+        return int(text)
+    except ValueError:
+        raise ApiError(400, "value", "The version must be a number.") from None
+
+
+def update(call: Call) -> Result:
+    _check_own(call, call.resource_id)
+    resource = parse_resource(call.body, "Patient")
+    if resource.get("id") != call.resource_id:
+        raise ApiError(400, "invalid", "The resource's id must be the one in the URL.")
+    data = _identity_data(resource, call)
+    try:
+        card = update_identity(
+            actor=call.actor,
+            patient_id=call.resource_id,
+            data=data,
+            version=_version(call, resource),
+        )
+    except StaleIdentity:
+        raise ApiError(
+            412, "conflict", "The identity changed since that version: read it again."
+        ) from None
+    return 200, patient_resource(card), {"ETag": _etag(card)}
+
+
+register(
+    ResourceDefinition(
+        type="Patient",
+        documentation=(
+            "Identities (INS traits, IPP per establishment, INS-NIR when qualified). Search "
+            "needs family and birthdate, or an identifier; at most 10 matches, each shown as "
+            "the search page shows it (SUBSETTED)."
+        ),
+        interactions={
+            "read": Interaction("patients.view", Capability.VIEW_IDENTITY, read),
+            "search": Interaction("patients.search", Capability.SEARCH_IDENTITY, search),
+            "create": Interaction("patients.create", Capability.CREATE_IDENTITY, create),
+            "update": Interaction("patients.edit", Capability.EDIT_IDENTITY, update),
+        },
+        search=SEARCH,
+        profile=S.PROFILE_PATIENT,
+        patient_compartment=True,
+    )
+)
