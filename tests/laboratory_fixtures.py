@@ -15,7 +15,7 @@ from carnet.guard.boundary import boundary
 from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Role
 from carnet.guard.relationships import relate
-from carnet.laboratory import services
+from carnet.laboratory import catalogue, services
 from carnet.laboratory.models import LabOrder, LabResult, LabTest
 from carnet.organisations.models import Establishment
 from carnet.staff.models import Membership, User
@@ -109,6 +109,9 @@ def staff_user(role: str, at: Establishment, **fields: object) -> User:
 
 
 def make_lab(establishment: Establishment) -> Lab:
+    # A transactional test (live server, raw database) empties every table, the catalogue
+    # that the migration loaded included.
+    catalogue.ensure_loaded()
     laboratory = EstablishmentFactory(
         name="Laboratoire Saint-Luc", kind="laboratory", group=establishment.group
     )
