@@ -79,12 +79,16 @@ def user_token(browser: Client, registered: Registered, scopes: str, patient: st
     return answer.json()
 
 
+def basic(registered: Registered) -> str:
+    pair = f"{registered.client_id}:{registered.client_secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
 def backend_token(registered: Registered, scopes: str) -> dict:
     answer = Client().post(
         "/fhir/oauth/token/",
         {"grant_type": "client_credentials", "scope": scopes},
-        HTTP_AUTHORIZATION="Basic "
-        + base64.b64encode(f"{registered.client_id}:{registered.client_secret}".encode()).decode(),
+        HTTP_AUTHORIZATION=basic(registered),
     )
     assert answer.status_code == 200, answer.content
     return answer.json()
@@ -93,3 +97,20 @@ def backend_token(registered: Registered, scopes: str) -> dict:
 def bearer(token: dict | str) -> dict:
     value = token["access_token"] if isinstance(token, dict) else token
     return {"HTTP_AUTHORIZATION": f"Bearer {value}"}
+
+
+def parsed(response) -> dict:
+    """The response's JSON, once fhir.resources accepted it as the resource it says it is
+    (an independent check of every answer, errors included)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    assert response["Content-Type"].startswith("application/fhir+json"), response["Content-Type"]
+    data = response.json()
+    get_fhir_model_class(data["resourceType"]).model_validate(data)
+    return data
+
+
+def issue(response) -> dict:
+    data = parsed(response)
+    assert data["resourceType"] == "OperationOutcome", data
+    return data["issue"][0]
