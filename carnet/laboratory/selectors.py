@@ -339,6 +339,10 @@ class ReportGroup:
     lines: tuple[Line, ...]
     awaited: tuple[Line, ...]
 
+    @property
+    def all_masked(self) -> bool:
+        return all(line.masked for line in self.lines)
+
 
 @dataclass(frozen=True)
 class TrendPoint:

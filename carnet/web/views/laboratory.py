@@ -90,6 +90,9 @@ def _render_order(
             "rows": rows,
             "now": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
             "me": actor.user_id,
+            "validatable": sum(
+                1 for line in sheet.to_validate if line.entered_by_id != actor.user_id
+            ),
         },
         status=400 if errors else 200,
     )
