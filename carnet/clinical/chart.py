@@ -171,7 +171,7 @@ def _note_view(note: Note, sees: _Seer, addenda: Iterable[Note] = ()) -> NoteVie
 
 def _prescription_view(prescription: Prescription, sees: _Seer) -> PrescriptionView:
     prescriber = prescription.prescriber
-    visible = sees(prescription.category, prescriber.user_id, None)
+    visible = sees(prescription.category, prescriber.user_id, prescription.author_unit_id)
     lines = ()
     if visible:
         lines = tuple(

@@ -165,6 +165,7 @@ class Prescription(models.Model):
     created_at = models.DateTimeField()
     notes = SealedTextField(owner_field="patient_id")
     category = models.CharField(max_length=32, choices=SensitiveCategory.choices, blank=True)
+    author_unit_id = models.BigIntegerField(null=True)
 
     class Meta:
         indexes = [

@@ -17,7 +17,7 @@ from carnet.guard.actors import Actor
 from carnet.guard.policy import Capability
 from carnet.staff.models import Practitioner
 
-from .access import encounter_of, establishment_for, writable_patient
+from .access import encounter_of, establishment_for, single_unit, writable_patient
 from .models import Medication, Prescription, PrescriptionLine
 from .notes import clean_category
 
@@ -100,6 +100,7 @@ def prescribe(
             encounter=encounter,
             created_at=timezone.now(),
             category=category,
+            author_unit_id=(encounter.unit_id if encounter else None) or single_unit(actor),
         )
         prescription.notes = notes
         prescription.save()
