@@ -1,5 +1,39 @@
-"""Staff routes of the clinical pages (part of the `web` namespace, see urls.py)."""
+"""Staff routes of the clinical pages (part of the `web` namespace, see urls.py). Every one
+names its patient, so that a refusal answers the same for a missing and a forbidden item,
+and offers break-the-glass where the role may."""
 
-from django.urls import path  # noqa: F401 - routes are listed below
+from django.urls import path
 
-urlpatterns: list = []
+from .views.clinical import chart, documents, prescriptions
+
+_CHART = "patients/<uuid:patient_id>/chart/"
+
+urlpatterns: list = [
+    path(_CHART, chart.chart, name="chart"),
+    path(f"{_CHART}notes/", chart.note, name="chart_note"),
+    path(f"{_CHART}notes/<uuid:note_id>/addendum/", chart.addendum, name="chart_addendum"),
+    path(f"{_CHART}consultations/", chart.consultation, name="chart_consultation"),
+    path(f"{_CHART}admissions/", chart.admission, name="chart_admit"),
+    path(
+        f"{_CHART}encounters/<uuid:encounter_id>/discharge/",
+        chart.discharge_view,
+        name="chart_discharge",
+    ),
+    path(f"{_CHART}sensitive/<slug:category>/", chart.sensitive_open, name="chart_sensitive_open"),
+    path(
+        f"{_CHART}prescriptions/new/",
+        prescriptions.prescription_new,
+        name="chart_prescribe",
+    ),
+    path(
+        f"{_CHART}prescriptions/<uuid:prescription_id>/",
+        prescriptions.prescription_print,
+        name="chart_prescription",
+    ),
+    path(f"{_CHART}documents/", documents.document_add, name="chart_document_add"),
+    path(
+        f"{_CHART}documents/<uuid:document_id>/",
+        documents.document_view,
+        name="chart_document",
+    ),
+]
