@@ -20,6 +20,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     test_dir.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(test_dir / f"carnet-{os.getpid()}.sqlite3")}
 
+# Shredding is journaled beside the keyring; the tests' key is in the environment, so the
+# journal goes to the tests' own folder rather than var/keys (the demo's).
+CARNET_SHRED_JOURNAL = str(BASE_DIR / "var" / "test" / f"shred-journal-{os.getpid()}.jsonl")
+
 # Carnet is French first (carnet.settings.LANGUAGE_CODE); tests read messages in English
 # unless they ask for French (tests/test_i18n.py checks the French pages).
 LANGUAGE_CODE = "en"

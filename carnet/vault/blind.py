@@ -3,14 +3,15 @@
 The key is derived from the key-encryption key (HKDF) and never stored. Truncation is on
 purpose: each index value stands for many different plaintexts, so a stolen database shows
 buckets, not values. The caller picks the width for its population and filters the
-candidates after opening them.
+candidates after opening them. While a re-index runs, rows are written with the next key
+version and searched with both (`search_versions`).
 """
 
 from __future__ import annotations
 
 import hmac
 import unicodedata
-from functools import cache, lru_cache
+from functools import lru_cache
 from hashlib import sha256
 
 from .keyring import load_keyring
@@ -24,9 +25,9 @@ def normalise(value: str) -> str:
     return "".join(ch for ch in stripped.upper() if ch.isascii() and ch.isalnum())
 
 
-@cache
-def _base_mac() -> hmac.HMAC:
-    return hmac.new(load_keyring().index_key, digestmod=sha256)
+@lru_cache(maxsize=8)
+def _base_mac(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=sha256)
 
 
 def reset_cache() -> None:
@@ -34,24 +35,39 @@ def reset_cache() -> None:
     _index.cache_clear()
 
 
-def blind_index(kind: str, value: str, bits: int) -> int:
-    """An integer of `bits` bits (at most 31, so it fits any integer column)."""
+def write_version() -> int:
+    """The version new and edited rows are indexed with."""
+    return load_keyring().index_write_version
+
+
+def search_versions() -> tuple[int, ...]:
+    """The versions a search must try: one, or two while a re-index runs."""
+    return load_keyring().index_search_versions
+
+
+def blind_index(kind: str, value: str, bits: int, version: int | None = None) -> int:
+    """An integer of `bits` bits (at most 31, so it fits any integer column), with the key of
+    `version` (default: the version rows are written with)."""
     if not 1 <= bits <= 31:
         raise ValueError("a blind index is 1 to 31 bits wide")
-    return _index(kind, value, bits)
+    ring = load_keyring()
+    key = ring.index_key_for(ring.index_write_version if version is None else version)
+    return _index(key, kind, value, bits)
 
 
-# Names and dates repeat across patients; the cache dies with the process and with the key.
+# Names and dates repeat across patients; the cache is keyed by the key itself, so a new
+# version never meets an old version's digests.
 @lru_cache(maxsize=65536)
-def _index(kind: str, value: str, bits: int) -> int:
-    mac = _base_mac().copy()
+def _index(key: bytes, kind: str, value: str, bits: int) -> int:
+    mac = _base_mac(key).copy()
     mac.update(kind.encode() + b"\x00" + value.encode())
     return int.from_bytes(mac.digest()[:4], "big") >> (32 - bits)
 
 
 def exact_index(kind: str, value: str) -> str:
     """A full-width keyed digest (hex) for exact, unique lookups of an identifying value
-    (a patient's sign-in e-mail): the database holds it, never the value."""
-    mac = _base_mac().copy()
+    (a patient's sign-in e-mail): the database holds it, never the value. Its key version is
+    pinned (see Keyring.exact_key): a re-index cannot recompute what was never stored."""
+    mac = _base_mac(load_keyring().exact_key).copy()
     mac.update(b"exact\x00" + kind.encode() + b"\x00" + value.encode())
     return mac.hexdigest()

@@ -1,4 +1,5 @@
-"""Data keys: create, fetch (unwrapped, cached in the opening scope), shred."""
+"""Data keys: create, fetch (unwrapped, cached in the opening scope), shred (journaled
+outside the database first, see journal.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterable
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.utils import timezone
 
-from .keyring import load_keyring
+from . import journal
+from .keyring import load_keyring, reload_keyring
 from .models import DataKey
 from .scope import current_scope, require
 from .sealing import associated_data, new_data_key, seal, unseal, unwrap_key, wrap_key
@@ -43,6 +45,9 @@ def _unwrap(row: DataKey) -> bytes:
     if row.wrapped is None:
         raise Shredded(str(row.owner))
     ring = load_keyring()
+    if row.kek_version not in ring.keys:
+        # Another process rotated the key-encryption key since this one read the keyring.
+        ring = reload_keyring()
     return unwrap_key(
         ring.kek(row.kek_version), bytes(row.wrapped), str(row.owner), row.kek_version
     )
@@ -97,11 +102,27 @@ def open_bytes(owner: str, place: str, blob: bytes) -> bytes:
 
 def shred(owner: object) -> bool:
     """Destroys the owner's data key. Every sealed value of theirs becomes unreadable."""
+    return bool(shred_many([owner]))
+
+
+def shred_many(owners: Iterable[object]) -> int:
+    """Destroys the data keys of many owners: journaled (and flushed to disk) first, so that
+    backups taken before are shredded again when restored; the rows stay as tombstones
+    (`wrapped` NULL, `shredded_at` set). Returns how many keys were destroyed now."""
+    owners = [str(owner) for owner in owners]
     scope = current_scope()
     if scope is not None:
-        scope.keys.pop(str(owner), None)
-        scope.ciphers.pop(str(owner), None)
-    updated = DataKey.objects.filter(owner=owner, wrapped__isnull=False).update(
+        for owner in owners:
+            scope.keys.pop(owner, None)
+            scope.ciphers.pop(owner, None)
+    live = list(
+        DataKey.objects.filter(owner__in=owners, wrapped__isnull=False).values_list(
+            "owner", flat=True
+        )
+    )
+    if not live:
+        return 0
+    journal.record(live)
+    return DataKey.objects.filter(owner__in=live, wrapped__isnull=False).update(
         wrapped=None, shredded_at=timezone.now()
     )
-    return bool(updated)

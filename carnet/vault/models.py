@@ -1,5 +1,5 @@
 """Data keys: one random AES-256 key per owner (a patient), stored only wrapped by a
-key-encryption key that lives outside the database."""
+key-encryption key that lives outside the database; and the progress of key rotations."""
 
 from django.db import models
 
@@ -16,3 +16,27 @@ class DataKey(models.Model):
 
     def __str__(self) -> str:
         return f"DataKey({self.owner}, v{self.kek_version})"
+
+
+class RotationKind(models.TextChoices):
+    KEK = "kek", "key-encryption key"
+    INDEX = "index", "blind-index key"
+
+
+class RotationState(models.Model):
+    """One row per kind of rotation: where it goes, how far it got. A re-index resumes after
+    `cursor` (the last owner id it finished, committed with that batch); a key-encryption key
+    rotation needs no cursor (each data key's `kek_version` says what is left) and keeps
+    counts here for `carnet keys status`."""
+
+    kind = models.CharField(max_length=8, choices=RotationKind.choices, unique=True)
+    from_version = models.PositiveSmallIntegerField()
+    to_version = models.PositiveSmallIntegerField()
+    cursor = models.CharField(max_length=64, blank=True)
+    done = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} rotation v{self.from_version} -> v{self.to_version}"

@@ -47,11 +47,11 @@ def unseal(key: bytes | AESGCM, blob: bytes, aad: bytes) -> bytes:
     return unpadder.update(padded) + unpadder.finalize()
 
 
-def wrap_key(kek: bytes, data_key: bytes, owner: str, version: int) -> bytes:
+def wrap_key(kek: bytes | AESGCM, data_key: bytes, owner: str, version: int) -> bytes:
     return seal(kek, data_key, associated_data(owner, f"data-key/v{version}"))
 
 
-def unwrap_key(kek: bytes, wrapped: bytes, owner: str, version: int) -> bytes:
+def unwrap_key(kek: bytes | AESGCM, wrapped: bytes, owner: str, version: int) -> bytes:
     return unseal(kek, wrapped, associated_data(owner, f"data-key/v{version}"))
 
 
