@@ -271,6 +271,18 @@ CARNET_PORTAL_URL = os.environ.get("CARNET_PORTAL_URL", "http://127.0.0.1:8000/p
 # head; an anchor entry binds all heads together.
 CARNET_AUDIT_CHAINS = int(os.environ.get("CARNET_AUDIT_CHAINS", "8"))
 
+# Data with a lifetime (carnet/patients/retention.py): French hospital records, Code de la santé
+# publique art. R1112-7: 20 years after the last stay or consultation, at least until the 28th
+# birthday, 10 years after a death within 10 years of the last visit. Then crypto-shredding,
+# journaled outside the database (beside the keyring unless CARNET_SHRED_JOURNAL says where).
+CARNET_RETENTION = {
+    "years_after_last_activity": int(os.environ.get("CARNET_RETENTION_YEARS", "20")),
+    "until_age": int(os.environ.get("CARNET_RETENTION_UNTIL_AGE", "28")),
+    "years_after_death": int(os.environ.get("CARNET_RETENTION_YEARS_AFTER_DEATH", "10")),
+    "death_within_years": int(os.environ.get("CARNET_RETENTION_DEATH_WITHIN_YEARS", "10")),
+}
+CARNET_SHRED_JOURNAL = os.environ.get("CARNET_SHRED_JOURNAL", "")
+
 # SMART on FHIR authorisation (django-oauth-toolkit): authorization code with PKCE (S256) for
 # apps acting for a signed-in staff member, client credentials for backend services acting as
 # their service account (carnet/api/README.md). Tokens are short, kept only as digests, and

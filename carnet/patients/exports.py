@@ -35,7 +35,7 @@ def produce_export(*, actor: Actor, export_id: int) -> ProducedExport:
     with transaction.atomic():
         export = guard_exports.approved_export(actor, export_id)
         wanted = {normalise(ipp): ipp for ipp in export.identifiers.splitlines()}
-        keys = [search_keys.ipp_key(export.establishment_id, ipp) for ipp in wanted]
+        keys = [k for ipp in wanted for k in search_keys.ipp_keys(export.establishment_id, ipp)]
         candidates = with_relations(
             Patient.objects.filter(
                 id__in=ExternalIdentifier.objects.filter(

@@ -71,13 +71,13 @@ def _candidates(actor: Actor, query: SearchQuery) -> tuple[QuerySet | None, obje
         except Exception as error:  # ValidationError: shown to the user as the problem
             return None, None, " ".join(getattr(error, "messages", [str(error)]))
         return (
-            Patient.objects.filter(bi_nir=search_keys.nir_key(nir)),
+            Patient.objects.filter(bi_nir__in=search_keys.nir_keys(nir)),
             lambda p: p.nir == nir,
             "",
         )
     if query.ipp.strip():
         wanted = normalise(query.ipp)
-        keys = [search_keys.ipp_key(e, wanted) for e in actor.establishment_ids]
+        keys = [k for e in actor.establishment_ids for k in search_keys.ipp_keys(e, wanted)]
         ids = ExternalIdentifier.objects.filter(
             bi_value__in=keys, establishment_id__in=actor.establishment_ids
         ).values("patient_id")
@@ -93,10 +93,10 @@ def _candidates(actor: Actor, query: SearchQuery) -> tuple[QuerySet | None, obje
     wanted = normalise(query.surname)
     if len(wanted) < MIN_SURNAME_LETTERS or query.birth_date is None:
         return None, None, str(VAGUE)
-    prefix = search_keys.prefix_key(wanted)
+    prefixes = search_keys.prefix_keys(wanted)
     day = query.birth_date
-    candidates = Patient.objects.filter(bi_birth_date=search_keys.birth_date_key(day)).filter(
-        Q(bi_birth_prefix=prefix) | Q(bi_used_prefix=prefix)
+    candidates = Patient.objects.filter(bi_birth_date__in=search_keys.birth_date_keys(day)).filter(
+        Q(bi_birth_prefix__in=prefixes) | Q(bi_used_prefix__in=prefixes)
     )
 
     def matches(p: Patient) -> bool:
