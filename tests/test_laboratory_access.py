@@ -150,6 +150,8 @@ def test_a_stale_order_stops_opening_the_patient(lab):
     order = lab.order(HB)
     with time_machine.travel(timezone.now() + datetime.timedelta(days=ORDER_OPEN_DAYS, hours=1)):
         assert _names(lab.tech_a) == []
+        with acting(lab.tech_a) as actor:
+            assert worklist(actor=actor, tab=Tab.TO_COLLECT).counts[Tab.TO_COLLECT] == 0
         with pytest.raises(Refused), acting(lab.tech_a) as actor:
             services.collect_specimens(actor=actor, order_id=order.pk)
 

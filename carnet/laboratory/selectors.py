@@ -38,6 +38,8 @@ from .values import display_value, flag_for, numeric, reference_text
 # Orders done stay on the bench's "done" list (and open to it) this long: add-on tests, a
 # telephone call about a result.
 FOLLOW_UP_DAYS = 7
+# An order not done by then is stale: it leaves the bench and stops opening the patient.
+ORDER_OPEN_DAYS = 60
 WORKLIST_ROWS = 100
 NIL = "00000000-0000-0000-0000-000000000000"
 
@@ -91,7 +93,7 @@ def lab_order_for(
         pk=parse_patient_id(order_id), laboratory_id__in=actor.establishment_ids
     )
     if lock:
-        query = query.select_for_update()
+        query = query.select_for_update(of=("self",))
     order = query.select_related("laboratory", "ordered_from", "ordered_by").first()
     patient = guarded_patient(actor, capability, order.patient_id if order else NIL)
     assert order is not None
@@ -122,17 +124,19 @@ class Worklist:
 
 
 def _tab_query(actor: Actor, tab: str) -> QuerySet:
+    now = timezone.now()
     orders = LabOrder.objects.filter(laboratory_id__in=actor.establishment_ids)
     missing = LabOrderItem.objects.filter(order=OuterRef("pk"), result__isnull=True)
     waiting = LabResult.objects.filter(item__order=OuterRef("pk"), validated_at__isnull=True)
+    if tab == Tab.DONE:
+        since = now - datetime.timedelta(days=FOLLOW_UP_DAYS)
+        return orders.filter(status=OrderStatus.DONE, done_at__gte=since)
+    orders = orders.filter(ordered_at__gt=now - datetime.timedelta(days=ORDER_OPEN_DAYS))
     if tab == Tab.TO_COLLECT:
         return orders.filter(status=OrderStatus.TO_COLLECT)
     if tab == Tab.TO_ENTER:
         return orders.filter(Exists(missing), status=OrderStatus.IN_PROGRESS)
-    if tab == Tab.TO_VALIDATE:
-        return orders.filter(Exists(waiting), status=OrderStatus.IN_PROGRESS)
-    since = timezone.now() - datetime.timedelta(days=FOLLOW_UP_DAYS)
-    return orders.filter(status=OrderStatus.DONE, done_at__gte=since)
+    return orders.filter(Exists(waiting), status=OrderStatus.IN_PROGRESS)
 
 
 def worklist(*, actor: Actor, tab: str) -> Worklist:

@@ -36,11 +36,9 @@ from .models import (
     Priority,
     Specimen,
 )
-from .selectors import FOLLOW_UP_DAYS, lab_order_for, laboratories_for
+from .selectors import FOLLOW_UP_DAYS, ORDER_OPEN_DAYS, lab_order_for, laboratories_for
 from .values import parse_value, reference_for
 
-# An order not collected by then is stale: it stops opening the patient to the laboratory.
-ORDER_OPEN_DAYS = 60
 MAX_CLINICAL_INFORMATION = 500
 
 
