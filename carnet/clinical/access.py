@@ -61,7 +61,7 @@ def encounter_of(patient: Patient, encounter_id: object, *, lock: bool = False) 
     key = parse_patient_id(encounter_id)
     query = Encounter.objects.filter(pk=key, patient=patient) if key else Encounter.objects.none()
     if lock:
-        query = query.select_for_update()
+        query = query.select_for_update(of=("self",))
     encounter = query.select_related("unit", "establishment").first()
     if encounter is None:
         raise Refused("no such encounter for this patient", patients=[str(patient.id)])
