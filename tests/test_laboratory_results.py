@@ -4,6 +4,7 @@ account is refused, by the service and by the database), a validated result that
 changes, and the blood group kept as a result of its LOINC code."""
 
 import datetime
+import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,10 +14,12 @@ from django.utils import timezone
 from carnet.guard.models import CareRelationship, RelationshipKind
 from carnet.guard.relationships import relate
 from carnet.laboratory import catalogue
+from carnet.laboratory.apps import last_collections
 from carnet.laboratory.models import LabOrder, LabResult, LabTest, OrderStatus, Specimen
 from carnet.laboratory.selectors import FOLLOW_UP_DAYS, order_sheet, patient_results
 from carnet.laboratory.services import ORDER_OPEN_DAYS, enter_results, validate_results
 from carnet.laboratory.values import Flag, flag_for, parse_value, reference_for
+from carnet.patients import retention
 
 from .factories import make_patient
 from .laboratory_fixtures import acting, make_lab
@@ -231,3 +234,20 @@ def test_orders_are_listed_for_the_patient_newest_first(lab):
         reports = patient_results(actor=actor, patient_id=lab.patient).reports
     assert [r.order_id for r in reports] == [str(newer.pk), str(older.pk)]
     assert reports[0].awaited and not reports[0].lines
+
+
+def test_a_specimen_taken_is_a_visit_for_the_retention_of_the_record(lab, establishment):
+    assert last_collections in retention._ACTIVITY_SOURCES
+    never_collected = make_patient(establishment)
+    relate(patient_id=never_collected, kind="treating_doctor", user_id=lab.practitioner.pk)
+    order = lab.order(HB)
+    lab.collect(order)
+    old = timezone.now() - datetime.timedelta(days=400)
+    Specimen.objects.filter(order=order).update(collected_at=old)
+    lab.done({K: "4.0"})
+    lab.patient = never_collected
+    lab.order(HB)
+    ids = [uuid.UUID(str(p)) for p in (order.patient_id, never_collected)]
+    latest = last_collections(ids)
+    assert set(map(str, latest)) == {str(order.patient_id)}
+    assert latest[order.patient_id] > old
