@@ -105,3 +105,15 @@ class SealedDateField(SealedField):
 
     def from_text(self, text: str) -> Any:
         return datetime.date.fromisoformat(text)
+
+
+class SealedDateTimeField(SealedField):
+    """A timezone-aware moment, sealed as its UTC ISO form."""
+
+    def to_text(self, value: Any) -> str:
+        if not isinstance(value, datetime.datetime) or value.tzinfo is None:
+            raise TypeError(f"{self.place} takes a timezone-aware datetime")
+        return value.astimezone(datetime.UTC).isoformat()
+
+    def from_text(self, text: str) -> Any:
+        return datetime.datetime.fromisoformat(text)
