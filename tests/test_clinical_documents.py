@@ -103,12 +103,26 @@ def test_the_name_and_the_browsers_content_type_are_ignored(doctor, patient, enc
 
 
 @override_settings(CARNET_DOCUMENT_MAX_BYTES=4096)
-def test_an_oversized_file_is_refused_before_it_is_all_read(doctor, patient, encounter):
+def test_an_oversized_file_is_refused_before_it_is_all_read(
+    doctor, patient, encounter, monkeypatch
+):
     big = pdf("x" * 6000)
+    checked = []
+    monkeypatch.setattr("carnet.clinical.documents.sniff", checked.append)
     response = _upload(client_of(doctor), patient, encounter, big)
     assert response.status_code == 400
     assert "larger than" in " ".join(response.context["document_form"].errors["file"])
+    assert checked == []  # stopped by the upload handler, never kept whole
     assert not Document.objects.exists()
+    # Several files, each under the limit, add up.
+    halves = {
+        "encounter": str(encounter.pk),
+        "title": "Deux moitiés",
+        "file": SimpleUploadedFile("a.pdf", b"%PDF-" + b"a" * 3000),
+        "extra": SimpleUploadedFile("b.pdf", b"%PDF-" + b"b" * 3000),
+    }
+    split = client_of(doctor).post(reverse("web:chart_document_add", args=[patient]), halves)
+    assert split.status_code == 400 and checked == []
     # The service refuses it too, whoever calls it.
     with pytest.raises(ValidationError):
         as_actor(

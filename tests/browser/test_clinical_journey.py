@@ -139,20 +139,25 @@ def test_a_practitioner_writes_prescribes_and_files_a_document(page, live_server
         page.wait_for_url(re.compile(r".*/chart/#document-.*"))
     image = page.locator(".clinical-thumb img")
     expect(image).to_have_count(1)
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 160
+    page.wait_for_function(
+        "() => { const img = document.querySelector('.clinical-thumb img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
+    assert image.evaluate("img => img.naturalWidth") == 160
     shoot("clinical-08-chart")
-    link = page.locator("#documents .clinical-list-head a").nth(1)
-    response = page.request.get(base + link.get_attribute("href"))
+    pdf_url = base + page.locator("#documents .clinical-list-head a").nth(1).get_attribute("href")
+    image_url = base + page.locator(".clinical-thumb").get_attribute("href")
+    response = page.request.get(pdf_url)
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-security-policy"].startswith("sandbox")
     assert response.body() == pdf("Radiographie thoracique")
     # Chromium's viewer shows it, sandbox and all (no "load" event from the viewer: commit).
-    page.goto(base + link.get_attribute("href"), wait_until="commit")
+    page.goto(image_url)
+    shoot("clinical-09-image")
+    page.goto(pdf_url, wait_until="commit")
     page.wait_for_timeout(1500)
     shoot("clinical-10-pdf")
-    page.goto(base + page.locator(".clinical-thumb").get_attribute("href"))
-    shoot("clinical-09-image")
 
     # Admitted in a unit: the stay comes first, with its discharge button.
     page.goto(f"{base}/patients/{patient}/chart/")

@@ -87,7 +87,10 @@ def _failed(request: HttpRequest, patient_id: str, name: str, form: forms.Form) 
     return render_chart(request, chart, status=400, **{name: form})
 
 
-def _to_chart(patient_id: str, anchor: str = "") -> HttpResponse:
+def _to_chart(request: HttpRequest, patient_id: str, anchor: str = "") -> HttpResponse:
+    """Back to the chart, or to the identity page for the desk (it admits, it reads no chart)."""
+    if not role_may(signed_in_actor(request).role, Capability.VIEW_CLINICAL):
+        return redirect("web:patient_detail", patient_id=patient_id)
     return redirect(reverse("web:chart", args=[patient_id]) + (f"#{anchor}" if anchor else ""))
 
 
@@ -111,7 +114,7 @@ def note(request: HttpRequest, patient_id: str) -> HttpResponse:
             add_domain_errors(form, error)
         else:
             messages.success(request, _("Note saved."))
-            return _to_chart(patient_id, f"note-{written.pk}")
+            return _to_chart(request, patient_id, f"note-{written.pk}")
     return render_chart(request, chart, status=400, note_form=form)
 
 
@@ -134,7 +137,7 @@ def addendum(request: HttpRequest, patient_id: str, note_id: str) -> HttpRespons
             add_domain_errors(form, error)
         else:
             messages.success(request, _("Addendum saved; the note is unchanged."))
-            return _to_chart(patient_id, f"note-{original.id}")
+            return _to_chart(request, patient_id, f"note-{original.id}")
     return render(
         request,
         "web/clinical/addendum.html",
@@ -161,7 +164,7 @@ def consultation(request: HttpRequest, patient_id: str) -> HttpResponse:
             add_domain_errors(form, error)
         else:
             messages.success(request, _("Consultation opened."))
-            return _to_chart(patient_id, f"encounter-{encounter.pk}")
+            return _to_chart(request, patient_id, f"encounter-{encounter.pk}")
     return _failed(request, patient_id, "consultation_form", form)
 
 
@@ -194,7 +197,7 @@ def admission(request: HttpRequest, patient_id: str) -> HttpResponse:
                 _("Admitted in %(unit)s: the unit's team now has the chart.")
                 % {"unit": encounter.unit.name},
             )
-            return _to_chart(patient_id, f"encounter-{encounter.pk}")
+            return _to_chart(request, patient_id, f"encounter-{encounter.pk}")
     return _failed(request, patient_id, "admission_form", form)
 
 
@@ -207,7 +210,7 @@ def discharge_view(request: HttpRequest, patient_id: str, encounter_id: str) -> 
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("Discharged: the unit no longer opens this chart."))
-    return _to_chart(patient_id)
+    return _to_chart(request, patient_id)
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:

@@ -40,11 +40,12 @@ class BoundedMemoryUpload(FileUploadHandler):
         super().__init__(request)
         self.limit = limit
         self.too_large = False
+        # Counted over the whole request: many files just under the limit are refused too.
+        self.received = 0
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.buffer = BytesIO()
-        self.received = 0
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.received += len(raw_data)
