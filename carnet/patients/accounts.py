@@ -33,7 +33,7 @@ from carnet.vault.blind import exact_index
 
 from .cards import display_name
 from .models import LinkAttempt, LinkCode, Patient, PortalAccount
-from .selectors import guarded_patient, subject_of, with_relations
+from .selectors import guarded_patient, subject_of, with_relations, writable_patient
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from a letter survives.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -82,7 +82,8 @@ class IssuedCode:
 def issue_link_code(*, actor: Actor, patient_id: object) -> IssuedCode:
     """A new sign-up code for a patient of the actor's care or establishment (the guard
     decides); earlier unused codes of that patient stop working. Shown once, never stored."""
-    patient = guarded_patient(actor, Capability.ISSUE_PORTAL_CODE, patient_id)
+    # No code for a deceased or merged record: it would open a closed patient space again.
+    patient = writable_patient(actor, Capability.ISSUE_PORTAL_CODE, patient_id)
     if PortalAccount.objects.filter(patient=patient, closed_at__isnull=True).exists():
         raise ValidationError(_("This patient already has a portal account."))
     now = timezone.now()

@@ -1,5 +1,6 @@
 """Patient identities. In clear: ids, foreign keys, status, timestamps and truncated blind
-indexes. Everything that identifies a person is a sealed field opened through the vault."""
+indexes. Everything that identifies a person is a sealed field opened through the vault.
+Insurance, death and merges keep their history here too, with the same rule."""
 
 import uuid
 
@@ -9,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from carnet.organisations.models import Establishment
 from carnet.staff.models import Practitioner
-from carnet.vault.fields import SealedDateField, SealedTextField
+from carnet.vault.fields import SealedDateField, SealedDateTimeField, SealedTextField
 
 
 class IdentityStatus(models.TextChoices):
@@ -27,6 +28,17 @@ class Sex(models.TextChoices):
 
 
 class Patient(models.Model):
+    """One person's record.
+
+    Death: `deceased` is a clear flag and `deceased_at` the sealed moment of death. The flag
+    is what the guard's neighbours decide on without opening anything (the record is read-only,
+    duplicates leave it out); it tells a stolen database no more than the declaration row and
+    the appointments cancelled for "death" already do, as a random id without an identity.
+    When and where the person died is personal data: sealed, here and on the declaration.
+
+    Merge: `merged_into` points to the surviving record; a merged record keeps its identity,
+    read-only, for the audit, and its rows moved to the survivor (see merges.py)."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=16, choices=IdentityStatus.choices)
     version = models.PositiveIntegerField(default=1)
@@ -63,6 +75,14 @@ class Patient(models.Model):
     bi_birth_date = models.IntegerField(null=True)
     bi_nir = models.IntegerField(null=True)
 
+    # Death (see the docstring) and merge.
+    deceased = models.BooleanField(default=False)
+    deceased_at = SealedDateTimeField()
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         indexes = [
             models.Index(fields=["bi_birth_date", "bi_birth_prefix"], name="patient_bi_date_birth"),
@@ -75,9 +95,16 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"Patient {self.id}"
 
+    @property
+    def read_only(self) -> bool:
+        return self.deceased or self.merged_into_id is not None
+
 
 class IdentifierKind(models.TextChoices):
     IPP = "IPP", _("IPP (patient number in the establishment)")
+    # An IPP that came with a merged record, where the survivor already had its own: still
+    # found by search, and given back if the merge is undone.
+    MERGED_IPP = "IPP-M", _("Former IPP (merged record)")
 
 
 class ExternalIdentifier(models.Model):
@@ -95,9 +122,14 @@ class ExternalIdentifier(models.Model):
     bi_value = models.IntegerField()
 
     class Meta:
+        verbose_name = _("identifier (IPP)")
+        verbose_name_plural = _("identifiers (IPP)")
         constraints = [
+            # Former IPPs of merged records may be several; the current IPP is one.
             models.UniqueConstraint(
-                fields=["patient", "establishment", "kind"], name="identifier_one_per_establishment"
+                fields=["patient", "establishment", "kind"],
+                condition=models.Q(kind="IPP"),
+                name="identifier_one_ipp_per_establishment",
             )
         ]
         indexes = [models.Index(fields=["bi_value"], name="identifier_bi_value")]
@@ -115,6 +147,7 @@ class PortalAccount(models.Model):
     closed_at = models.DateTimeField(null=True)
 
     class Meta:
+        verbose_name = _("patient space account")
         constraints = [
             models.UniqueConstraint(
                 fields=["patient"],
@@ -140,6 +173,9 @@ class LinkCode(models.Model):
     revoked_at = models.DateTimeField(null=True)
     failures = models.PositiveSmallIntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("sign-up code")
+
 
 class LinkAttempt(models.Model):
     """Every sign-up attempt with a code, for throttling by address and overall."""
@@ -153,3 +189,177 @@ class LinkAttempt(models.Model):
             models.Index(fields=["client_ip", "at"], name="link_attempt_ip_at"),
             models.Index(fields=["at"], name="link_attempt_at"),
         ]
+
+
+class AmoScheme(models.TextChoices):
+    """AMO (assurance maladie obligatoire): the mandatory scheme, by its code on the card.
+    Sealed with the card: a few schemes (the Senate's, the National Assembly's) are so small
+    that the scheme alone points to a handful of people."""
+
+    GENERAL = "01", _("Régime général (CPAM)")
+    AGRICULTURAL = "02", _("Régime agricole (MSA)")
+    INDEPENDENT = "03", _("Travailleurs indépendants (ex-RSI)")
+    SNCF = "04", _("SNCF")
+    RATP = "05", _("RATP")
+    SEAFARERS = "06", _("Marins (ENIM)")
+    MINERS = "07", _("Mines (CANSSM)")
+    MILITARY = "08", _("Militaires (CNMSS)")
+    NOTARIES = "10", _("Clercs et employés de notaire (CRPCEN)")
+    PARLIAMENT = "14", _("Assemblée nationale")
+    SENATE = "15", _("Sénat")
+    CLERGY = "90", _("Cultes (CAVIMAC)")
+    MUTUAL_SECTION = "91", _("Section locale mutualiste (fonctionnaires, étudiants)")
+    OTHER = "99", _("Other scheme")
+
+
+class Coverage(models.Model):
+    """A card as it was recorded: never changed, never deleted. A new card of the same kind
+    supersedes the current one (`superseded_at`); the current card is derived, not stored."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    valid_from = models.DateField()
+    valid_to = models.DateField(null=True, blank=True)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | models.Q(valid_to__gte=models.F("valid_from")),
+                name="%(class)s_valid_to_after_from",
+            )
+        ]
+
+
+class MandatoryCoverage(Coverage):
+    """AMO: scheme, fund (caisse, with its centre when known) and the dates of the rights."""
+
+    scheme = SealedTextField(owner_field="patient_id")
+    fund_code = SealedTextField(owner_field="patient_id")
+
+    class Meta(Coverage.Meta):
+        verbose_name = _("AMO card")
+        verbose_name_plural = _("AMO cards")
+        indexes = [models.Index(fields=["patient", "recorded_at"], name="amo_patient_recorded")]
+
+
+class ComplementaryCoverage(Coverage):
+    """AMC (assurance maladie complémentaire, the "mutuelle"): organism, its AMC number (the
+    organism's number for third-party payment) and the member's number."""
+
+    organism = SealedTextField(owner_field="patient_id")
+    amc_number = SealedTextField(owner_field="patient_id")
+    member_number = SealedTextField(owner_field="patient_id")
+
+    class Meta(Coverage.Meta):
+        verbose_name = _("AMC card")
+        verbose_name_plural = _("AMC cards")
+        indexes = [models.Index(fields=["patient", "recorded_at"], name="amc_patient_recorded")]
+
+
+class DeathDeclaration(models.Model):
+    """A death declared by a practitioner in care. A declaration made in error is retracted
+    (kept, with who, when and why), never deleted."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    died_at = SealedDateTimeField(owner_field="patient_id")
+    place = SealedTextField(owner_field="patient_id")
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    declared_at = models.DateTimeField()
+    cancelled_appointments = models.PositiveIntegerField(default=0)
+    # The portal account this declaration closed, reopened if the declaration is retracted.
+    closed_account = models.ForeignKey(
+        PortalAccount, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    retracted_at = models.DateTimeField(null=True, blank=True)
+    retracted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    retraction_reason = SealedTextField(owner_field="patient_id")
+
+    class Meta:
+        verbose_name = _("death declaration")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(retracted_at__isnull=True),
+                name="death_one_standing_per_patient",
+            )
+        ]
+
+
+class IdentityCorrection(models.Model):
+    """An authorised change to a read-only (deceased) identity: who, when, why."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    corrected_at = models.DateTimeField()
+    version = models.PositiveIntegerField(help_text="the identity's version after the change")
+    reason = SealedTextField(owner_field="patient_id")
+
+    class Meta:
+        verbose_name = _("identity correction")
+
+
+class DuplicateDismissal(models.Model):
+    """Two records someone checked and found to be two people: not proposed again. Ids only,
+    the smaller first."""
+
+    first_id = models.UUIDField()
+    second_id = models.UUIDField()
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    dismissed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["first_id", "second_id"], name="dismissal_once"),
+            models.CheckConstraint(
+                condition=models.Q(first_id__lt=models.F("second_id")), name="dismissal_ordered"
+            ),
+        ]
+
+
+class IdentityMerge(models.Model):
+    """One merge: the record that survives, the one merged into it, who and why, and (in
+    `moves`) every row that moved, so that undoing it gives back exactly those rows."""
+
+    survivor = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    merged = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    merged_at = models.DateTimeField()
+    reason = SealedTextField(owner_field="survivor_id")
+    # The survivor's identity version right after the merge: undo needs it unchanged.
+    survivor_version = models.PositiveIntegerField()
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    undo_reason = SealedTextField(owner_field="survivor_id")
+
+    class Meta:
+        indexes = [models.Index(fields=["merged", "undone_at"], name="merge_merged")]
+
+
+class MergeMove(models.Model):
+    """One row a merge changed: its model, its key, and the values to put back on undo (ids
+    and states only, never a sealed value)."""
+
+    merge = models.ForeignKey(IdentityMerge, on_delete=models.CASCADE, related_name="moves")
+    model = models.CharField(max_length=100)
+    row = models.CharField(max_length=64)
+    # The column that now points to the survivor (empty for a row changed, not moved).
+    field = models.CharField(max_length=100, blank=True)
+    restore = models.JSONField()

@@ -7,6 +7,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -19,7 +20,7 @@ from carnet.vault.blind import normalise
 
 from . import search_keys
 from .cards import IdentityCard, SearchRow, display_name, identity_card, search_row
-from .models import ExternalIdentifier, Patient
+from .models import ExternalIdentifier, IdentityMerge, MergeMove, Patient
 from .validators import clean_nir
 
 # At most a soft limit's worth of rows: one search never locks a desk by itself.
@@ -56,11 +57,57 @@ def with_relations(queryset: QuerySet) -> QuerySet:
 
 
 def subject_of(patient: Patient) -> Subject:
+    establishments = frozenset(i.establishment_id for i in patient.identifiers.all())
+    if patient.merged_into_id is not None:
+        establishments |= _former_establishments(patient.id)
     return Subject(
         str(patient.id),
-        frozenset(i.establishment_id for i in patient.identifiers.all()),
+        establishments,
         bytes(patient.mark) if patient.mark is not None else None,
     )
+
+
+def _former_establishments(patient_id: object) -> frozenset[int]:
+    """A merged record gave its identifiers to the survivor; the establishments that knew it
+    still reach it (read-only, for the audit and to undo the merge)."""
+    label = ExternalIdentifier._meta.label_lower
+    merges = IdentityMerge.objects.filter(merged_id=patient_id, undone_at__isnull=True)
+    rows = MergeMove.objects.filter(merge__in=merges, model=label).values_list("row", flat=True)
+    return frozenset(
+        ExternalIdentifier.objects.filter(pk__in=[int(r) for r in rows]).values_list(
+            "establishment_id", flat=True
+        )
+    )
+
+
+class ReadOnlyRecord(ValidationError):
+    """The record is closed to changes: the patient died, or it was merged into another."""
+
+
+def refuse_if_read_only(patient: Patient) -> None:
+    if patient.merged_into_id is not None:
+        raise ReadOnlyRecord(
+            _(
+                "This record was merged into another one: it stays, read-only, for the audit. "
+                "Work on the surviving record."
+            ),
+            code="merged",
+        )
+    if patient.deceased:
+        raise ReadOnlyRecord(
+            _(
+                "The patient's death was declared: the record is read-only. A secretary may "
+                "still correct the identity, giving the reason."
+            ),
+            code="deceased",
+        )
+
+
+def writable_patient(actor: Actor, capability: Capability, patient_id: object) -> Patient:
+    """Like `guarded_patient`, for a change: refused on a deceased or merged record."""
+    patient = guarded_patient(actor, capability, patient_id)
+    refuse_if_read_only(patient)
+    return patient
 
 
 def _candidates(actor: Actor, query: SearchQuery) -> tuple[QuerySet | None, object, str]:
@@ -114,6 +161,8 @@ def search_identities(
     candidates, predicate, problem = _candidates(actor, query)
     if candidates is None:
         return SearchOutcome(problem=problem)
+    # A merged record is found through its survivor (which took its identifiers).
+    candidates = candidates.filter(merged_into__isnull=True)
     if not actor.is_system:
         candidates = candidates.filter(identifiers__establishment_id__in=actor.establishment_ids)
     patients = {str(p.id): p for p in with_relations(candidates.distinct())}

@@ -11,10 +11,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import Refused, admit_bulk, admit_new
+from carnet.guard.boundary import Refused, admit_bulk, admit_new, ledger_for
 from carnet.guard.break_glass import open_break_glass
 from carnet.guard.canaries import mark_for
 from carnet.guard.models import RelationshipKind
@@ -30,12 +31,13 @@ from carnet.vault.models import DataKey
 from . import search_keys
 from .bulk import insert_many
 from .cards import IdentityCard, identity_card
-from .models import ExternalIdentifier, Patient
+from .models import ExternalIdentifier, IdentityCorrection, Patient
 from .selectors import (
     SearchQuery,
     colleagues_for,
     guarded_patient,
     parse_patient_id,
+    refuse_if_read_only,
     search_identities,
     subject_of,
     with_relations,
@@ -140,10 +142,23 @@ def create_identity(
 
 
 def update_identity(
-    *, actor: Actor, patient_id: object, data: dict[str, Any], version: int
+    *,
+    actor: Actor,
+    patient_id: object,
+    data: dict[str, Any],
+    version: int,
+    correction_reason: str = "",
 ) -> IdentityCard:
+    """Saves an identity. A deceased patient's identity is read-only: only an authorised
+    correction (`correction_reason`, see death.correct_identity) changes it, and is recorded;
+    a merged record never changes."""
     with transaction.atomic():
         patient = guarded_patient(actor, Capability.EDIT_IDENTITY, patient_id)
+        correcting = (
+            patient.deceased and patient.merged_into_id is None and bool(correction_reason.strip())
+        )
+        if not correcting:
+            refuse_if_read_only(patient)
         if patient.version != version:
             raise StaleIdentity(str(patient.id))
         _check_nir_is_new(
@@ -155,6 +170,18 @@ def update_identity(
         patient.save()
         patient.refresh_from_db()
         _follow_treating_doctor(patient, previous_doctor)
+        if correcting:
+            correction = IdentityCorrection(
+                patient=patient,
+                corrected_by_id=actor.user_id,
+                corrected_at=timezone.now(),
+                version=patient.version,
+            )
+            correction.reason = correction_reason.strip()
+            correction.save()
+            ledger_for(
+                actor
+            ).reason = f"authorised correction of a deceased patient's identity ({correction.pk})"
     return identity_card(patient)
 
 

@@ -9,7 +9,7 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from carnet.guard import relationships
@@ -18,11 +18,19 @@ from carnet.guard.boundary import Refused, admit, require
 from carnet.guard.policy import Capability
 from carnet.organisations.models import Establishment, Unit
 from carnet.patients.cards import display_name, identity_card
+from carnet.patients.death import DEATH_REASON
 from carnet.patients.models import Patient
 from carnet.patients.selectors import guarded_patient, subject_of, with_relations
 from carnet.vault import keys as vault_keys
 
-from .models import Agenda, Appointment, AppointmentState, ConsultationType, WaitingRoom
+from .models import (
+    Agenda,
+    Appointment,
+    AppointmentEvent,
+    AppointmentState,
+    ConsultationType,
+    WaitingRoom,
+)
 from .slots import Slot, free_slots
 
 WEEK = 7
@@ -40,6 +48,8 @@ class SheetRow:
     state: str
     state_label: str
     ticket: int | None
+    # Cancelled because the patient died (see patients.death): the agenda says so.
+    death: bool = False
 
     @property
     def checkable(self) -> bool:
@@ -157,6 +167,7 @@ def _row(appointment: Appointment, names: dict[str, str]) -> SheetRow:
         state=appointment.state,
         state_label=appointment.get_state_display(),
         ticket=getattr(getattr(appointment, "ticket", None), "number", None),
+        death=getattr(appointment, "cancelled_by_death", False),
     )
 
 
@@ -173,6 +184,15 @@ def _sheets(
             starts_at__lt=_midnight(span[-1] + datetime.timedelta(days=1)),
         )
         .select_related("consultation_type", "ticket")
+        .annotate(
+            cancelled_by_death=Exists(
+                AppointmentEvent.objects.filter(
+                    appointment=OuterRef("pk"),
+                    to_state=AppointmentState.CANCELLED_BY_ESTABLISHMENT,
+                    reason=DEATH_REASON,
+                )
+            )
+        )
         .order_by("starts_at")
     )
     patient_ids = [str(a.patient_id) for a in appointments]

@@ -17,7 +17,7 @@ from carnet.guard.policy import Capability
 from carnet.guard.relationships import end as end_relationship
 from carnet.guard.relationships import relate, relate_desk_many
 from carnet.patients.models import Patient
-from carnet.patients.selectors import guarded_patient, parse_patient_id
+from carnet.patients.selectors import guarded_patient, parse_patient_id, writable_patient
 
 from .models import HOLDING, Appointment, AppointmentEvent, AppointmentState, ConsultationType
 from .slots import free_slots
@@ -51,7 +51,8 @@ def book_appointment(
         and not actor.is_system
     ):
         raise ValidationError({"consultation_type": _("This agenda is not of your establishment.")})
-    patient = guarded_patient(actor, Capability.BOOK_APPOINTMENT, patient_id)
+    # Nobody is booked on a deceased patient's record, nor on a merged one.
+    patient = writable_patient(actor, Capability.BOOK_APPOINTMENT, patient_id)
     return book_slot(actor, consultation_type, patient, starts_at)
 
 
