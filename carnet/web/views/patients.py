@@ -35,6 +35,7 @@ from carnet.patients.services import (
 
 from ..forms import SearchForm
 from .common import add_domain_errors, signed_in_actor
+from .identity import identity_extras
 
 
 @staff_view("patients.search", Capability.SEARCH_IDENTITY)
@@ -75,6 +76,7 @@ def detail(request: HttpRequest, patient_id: str) -> HttpResponse:
             "shareable": opened_by not in ("outside", "break_glass"),
             "portal_status": portal_status(actor=actor, patient_id=card.id),
             "can_issue_code": role_may(actor.role, Capability.ISSUE_PORTAL_CODE),
+            **identity_extras(actor=actor, patient_id=card.id),
         },
     )
 
