@@ -197,3 +197,43 @@ def test_outside_the_guard_no_opening_is_made(other_establishment, patient, sens
     )
     assert response.status_code == 404
     assert not SensitiveOpening.objects.exists()
+
+
+def test_the_chart_reads_in_a_fixed_number_of_queries(establishment, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .clinical_helpers import png
+
+    doctor = member(Role.PRACTITIONER, establishment)
+    encounter = consultation(doctor, patient)
+    client = client_of(doctor)
+    client.get(reverse("web:chart", args=[patient]))  # the session's first request does more
+    counts = []
+    for more in (2, 5):
+        for n in range(more):
+            as_actor(
+                doctor,
+                "tests.fill",
+                lambda actor, n=n: (
+                    write_note(
+                        actor=actor, patient_id=patient, encounter_id=encounter.pk, text=f"n{n}"
+                    ),
+                    add_document(
+                        actor=actor,
+                        patient_id=patient,
+                        encounter_id=encounter.pk,
+                        title=f"d{n}",
+                        content=png(),
+                    ),
+                    prescribe(
+                        actor=actor,
+                        patient_id=patient,
+                        lines=[LineInput(1, "x", 3), LineInput(2, "y", 3)],
+                    ),
+                ),
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("web:chart", args=[patient])).status_code == 200
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]

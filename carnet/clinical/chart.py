@@ -8,13 +8,10 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.utils.translation import gettext as _
-
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import Refused
 from carnet.guard.policy import Capability
 from carnet.patients.cards import IdentityCard, identity_card
-from carnet.patients.models import Patient
 from carnet.patients.selectors import parse_patient_id
 
 from .access import closed_because, readable_patient
@@ -219,12 +216,8 @@ def _categories(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
 
 
 def open_chart(*, actor: Actor, patient_id: object) -> Chart:
+    """The chart, for an actor the guard hands the patient to (counted like an identity)."""
     patient = readable_patient(actor, Capability.VIEW_CLINICAL, patient_id)
-    return chart_of(actor, patient)
-
-
-def chart_of(actor: Actor, patient: Patient) -> Chart:
-    """The chart of a patient the guard already handed over to the actor."""
     sees = _Seer(actor, str(patient.id))
     encounters = sorted(
         Encounter.objects.filter(patient=patient).select_related(
@@ -335,8 +328,3 @@ def prescription_sheet(
         notes=view.notes,
     )
 
-
-def masked_message(category: str) -> str:
-    return _("Sensitive: %(category)s — open it with a reason to see it.") % {
-        "category": category_label(category)
-    }
