@@ -242,3 +242,39 @@ def test_the_raw_database_holds_no_document_in_clear(establishment):
     dump = _raw_dump()
     assert marker.encode() not in dump
     assert b"%PDF-1.4" not in dump and b"\x89PNG" not in dump
+
+
+def test_a_merge_moves_documents_and_notes_to_the_survivor_still_readable(
+    doctor, establishment, patient, encounter
+):
+    from carnet.clinical.notes import write_note
+    from carnet.patients.merges import merge_identities
+
+    from .clinical_helpers import in_care
+    from .factories import make_patient
+
+    client = client_of(doctor)
+    _upload(client, patient, encounter, pdf("Echographie abdominale"), title="Echo")
+    as_actor(
+        doctor,
+        "tests.note",
+        lambda actor: write_note(
+            actor=actor, patient_id=patient, encounter_id=encounter.pk, text="Foie stéatosique"
+        ),
+    )
+    survivor = make_patient(establishment, birth_surname="DURAND", first_names="Marie")
+    in_care(survivor, doctor)
+    secretary = member(Role.SECRETARY, establishment)
+    as_actor(
+        secretary,
+        "tests.merge",
+        lambda actor: merge_identities(
+            actor=actor, survivor_id=survivor, merged_id=patient, reason="Doublon à l'accueil"
+        ),
+    )
+    document = Document.objects.get()
+    assert str(document.patient_id) == survivor
+    chart = client.get(reverse("web:chart", args=[survivor])).content.decode()
+    assert "Foie stéatosique" in chart and "Echo" in chart
+    content = client.get(reverse("web:chart_document", args=[survivor, document.pk]))
+    assert content.status_code == 200 and content.content == pdf("Echographie abdominale")

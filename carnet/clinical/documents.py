@@ -27,11 +27,6 @@ from .sensitivity import may_see
 MAX_TITLE = 200
 
 
-def _place(document_id: object) -> str:
-    # Bound to the row: a sealed content copied onto another document does not open.
-    return f"clinical.document.content:{document_id}"
-
-
 def add_document(
     *,
     actor: Actor,
@@ -64,7 +59,7 @@ def add_document(
             author_unit_id=encounter.unit_id or single_unit(actor),
         )
         document.title = title
-        document.content = seal_bytes(str(patient.id), _place(document.id), content)
+        document.content = seal_bytes(str(patient.id), document.place, content)
         document.save(force_insert=True)
     return document
 
@@ -89,7 +84,7 @@ def open_document(*, actor: Actor, patient_id: object, document_id: object) -> D
     ):
         raise Refused("sensitive document not opened", patients=[str(patient.id)], not_found=False)
     try:
-        content = open_bytes(str(patient.id), _place(document.id), bytes(document.content))
+        content = open_bytes(str(patient.id), document.place, bytes(document.content))
     except SealBroken:
         # Altered, or moved from another row: recorded as a refusal for whoever investigates.
         raise Refused(

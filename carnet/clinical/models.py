@@ -12,6 +12,7 @@ from carnet.organisations.models import Establishment, Room, Unit
 from carnet.patients.models import Patient
 from carnet.staff.models import Practitioner
 from carnet.vault.fields import SealedTextField
+from carnet.vault.keys import open_bytes, seal_bytes
 
 
 class SensitiveCategory(models.TextChoices):
@@ -230,3 +231,14 @@ class Document(models.Model):
     @property
     def is_image(self) -> bool:
         return self.kind in (DocumentKind.PNG, DocumentKind.JPEG)
+
+    @property
+    def place(self) -> str:
+        # Bound to the row: a sealed content copied onto another document does not open.
+        return f"clinical.document.content:{self.pk}"
+
+    def reseal_for_owner(self, *, old_owner: str, new_owner: str) -> dict[str, bytes]:
+        """The content sealed for another patient (a merge moves the document to the
+        surviving record, whose key must open it); both owners are in the opening scope."""
+        plain = open_bytes(old_owner, self.place, bytes(self.content))
+        return {"content": seal_bytes(new_owner, self.place, plain)}
