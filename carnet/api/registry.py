@@ -75,6 +75,13 @@ def register(definition: ResourceDefinition) -> ResourceDefinition:
 
 def load() -> dict[str, ResourceDefinition]:
     """Imports every resource module once (each registers itself)."""
-    from .resources import audit, directory, patient, scheduling  # noqa: F401
+    from .resources import (  # noqa: F401
+        audit,
+        clinical,
+        directory,
+        laboratory,
+        patient,
+        scheduling,
+    )
 
     return REGISTRY
