@@ -146,3 +146,18 @@ def test_the_chart_shows_the_current_admission_first(doctor, patient, unit):
         reverse("web:chart_discharge", args=[patient, Encounter.objects.get(kind="admission").pk])
         in body
     )
+
+
+def test_retention_counts_the_last_stay_or_consultation(doctor, patient, unit):
+    from carnet.clinical.apps import last_encounters
+    from carnet.patients.retention import _ACTIVITY_SOURCES
+
+    assert last_encounters in _ACTIVITY_SOURCES
+    long_ago = timezone.now() - datetime.timedelta(days=365 * 19)
+    with time_machine.travel(long_ago):
+        first = consultation(doctor, patient)
+    assert last_encounters([first.patient_id])[first.patient_id] == first.started_at
+    with time_machine.travel(long_ago + datetime.timedelta(days=30)):
+        stay = admission(doctor, patient, unit)
+    seen = last_encounters([stay.patient_id])[stay.patient_id]
+    assert seen >= timezone.now() - datetime.timedelta(minutes=1)  # still admitted: in use

@@ -1,7 +1,36 @@
+"""The clinical record: encounters and admissions, notes with addenda, prescriptions,
+laboratory orders and results, documents, and the sensitive categories that stay masked."""
+
 from django.apps import AppConfig
+
+
+def last_encounters(patient_ids):
+    """Retention's activity source: each patient's latest stay or consultation (a current
+    admission counts as today's: the record is in use)."""
+    from django.db.models import Case, Max, Q, When
+    from django.db.models.functions import Coalesce, Now
+
+    from .models import Encounter
+
+    current = Q(kind="admission", discharged_at__isnull=True)
+    rows = (
+        Encounter.objects.filter(patient_id__in=patient_ids)
+        .values("patient_id")
+        .annotate(
+            last=Max(
+                Case(When(current, then=Now()), default=Coalesce("discharged_at", "started_at"))
+            )
+        )
+    )
+    return {row["patient_id"]: row["last"] for row in rows}
 
 
 class ClinicalConfig(AppConfig):
     name = "carnet.clinical"
     label = "clinical"
     verbose_name = "Clinical record"
+
+    def ready(self) -> None:
+        from carnet.patients.retention import register_activity_source
+
+        register_activity_source(last_encounters)
