@@ -141,3 +141,17 @@ def test_result_values_comments_and_clinical_information_are_nowhere_in_the_raw_
     for result in LabResult.objects.all():
         assert b"positive" not in bytes(result.value_sealed)
     assert LabOrder.objects.filter(clinical_information_sealed__isnull=False).count() == 5
+
+
+@pytest.mark.django_db
+def test_the_results_page_offers_the_reasoned_opening_and_comes_back(lab, colleague):
+    lab.done({HIV: "positive"})
+    client = signed_in_client(colleague)
+    here = reverse("web:patient_lab", args=[lab.patient])
+    page = client.get(here).content.decode()
+    opening = reverse("web:chart_sensitive_open", args=[lab.patient, SensitiveCategory.SEROLOGY])
+    link = f"{opening}?next={here}"
+    assert f'href="{link}"' in page
+    back = client.post(link, {"reason": "Pre-operative check before the surgery tomorrow"})
+    assert back.status_code == 302 and back["Location"] == here
+    assert "Positive" in client.get(here).content.decode()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, When
 from django.utils import timezone
 
-from carnet.clinical.sensitivity import masked_label, may_see, open_categories
+from carnet.clinical.sensitivity import category_label, masked_label, may_see, open_categories
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import admit, opened_through, require
 from carnet.guard.models import OUTSIDE
@@ -440,7 +440,7 @@ def patient_results(*, actor: Actor, patient_id: object) -> PatientLab:
             result = getattr(item, "result", None)
             validated = result is not None and result.validated_at is not None
             if not visible:
-                masked[category] = masked_label(category)
+                masked[category] = category_label(category)
                 line = Line(item_id=item.pk, test=item.test, masked=masked_label(category))
             else:
                 line = _line(item, open_value=validated)
