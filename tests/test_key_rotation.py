@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from io import StringIO
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.test import override_settings
 from stdnum.fr import nir as stdnum_nir
 
@@ -248,6 +250,33 @@ def test_retire_refuses_while_anything_needs_the_version(keyring_path, establish
     assert sorted(json.loads(keyring_path.read_text())["keys"]) == ["1", "3"]
     reset_key_caches()
     assert all(open_surname(establishment, p) == k["surname"] for p, k in planted.items())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_rotations_started_at_once_add_one_new_version(keyring_path, establishment):
+    plant(establishment, 1)
+    started = []
+
+    def second_operator() -> None:
+        try:
+            started.append(rotation.start_kek_rotation())
+        finally:
+            connection.close()
+
+    with keyring.keyring_locked():
+        other = threading.Thread(target=second_operator)
+        other.start()
+        time.sleep(0.3)
+        assert other.is_alive(), "the second rotation did not wait for the keyring's lock"
+        # Meanwhile the first one adds version 2.
+        ring = keyring.reload_keyring()
+        mine = keyring.new_key()
+        keyring.write_keyring_file(
+            keyring_path, ring.replace(keys={**ring.keys, 2: mine}, current=2)
+        )
+    other.join(10)
+    assert (started[0].version, started[0].resumed) == (2, True)
+    assert keyring.reload_keyring().keys == {1: ring.keys[1], 2: mine}
 
 
 def test_a_key_from_the_environment_is_not_rotated():

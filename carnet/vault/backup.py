@@ -23,7 +23,13 @@ from django.utils import timezone
 
 from . import journal
 from .decommission import KEYRING_COPY, record_key_backup
-from .keyring import keyring_file, read_keyring_file, reset_keyring_cache, write_keyring_file
+from .keyring import (
+    keyring_file,
+    keyring_locked,
+    read_keyring_file,
+    reset_keyring_cache,
+    write_keyring_file,
+)
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "carnet.sqlite3"
@@ -298,11 +304,11 @@ def _install_keys(keys_from: Path) -> bool:
     that is what retiring is for); the backup's is installed only where there is none."""
     if settings.CARNET_KEK:
         return False
-    live = keyring_file()
     copy = keys_from / KEYRING_COPY
-    if live.exists() or not copy.exists():
-        return False
-    write_keyring_file(live, read_keyring_file(copy))
+    with keyring_locked() as live:
+        if live.exists() or not copy.exists():
+            return False
+        write_keyring_file(live, read_keyring_file(copy))
     reset_keyring_cache()
     return True
 

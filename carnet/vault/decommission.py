@@ -130,7 +130,11 @@ def destroy_key_files() -> DestroyedKeys:
     candidates = [journal.journal_path(), _keys_folder() / KEY_BACKUPS]
     if not settings.CARNET_KEK:
         keyring = Path(settings.CARNET_KEK_FILE)
-        candidates += [keyring, *keyring.parent.glob(f".{keyring.name}.*.tmp")]
+        candidates += [
+            keyring,
+            keyring.with_name(f"{keyring.name}.lock"),
+            *keyring.parent.glob(f".{keyring.name}.*.tmp"),
+        ]
     for path in candidates:
         if overwrite_and_delete(path):
             destroyed.files.append(str(path))

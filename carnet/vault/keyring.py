@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import fcntl
 import json
 import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -269,6 +272,20 @@ def keyring_file() -> Path:
             "Carnet; move it into a keyring file (CARNET_KEK_FILE) first"
         )
     return Path(settings.CARNET_KEK_FILE)
+
+
+@contextmanager
+def keyring_locked() -> Iterator[Path]:
+    """Holds the keyring's lock file while a command reads, changes and writes the keyring:
+    two rotations started at once must not both add "the next version" with different keys."""
+    path = keyring_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = os.open(path.with_name(f"{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(handle)
 
 
 def new_key() -> bytes:

@@ -23,6 +23,7 @@ from .keyring import (
     RECHECK_SECONDS,
     Keyring,
     keyring_file,
+    keyring_locked,
     load_keyring,
     new_key,
     reload_keyring,
@@ -87,18 +88,17 @@ class KekRotation:
 def start_kek_rotation() -> KekRotation:
     """Adds a new current version, unless data keys are still wrapped by an older one: then
     the unfinished rotation resumes (a second new version would only add work)."""
-    keyring_file()  # refuses a key given in the environment
-    ring = reload_keyring()
-    left = data_keys_left(ring)
-    if left:
-        _state(RotationKind.KEK, from_version=min(version_usage()), to_version=ring.current)
-        return KekRotation(ring.current, resumed=True, left=left)
-    version = max(ring.keys) + 1
-    previous = ring.current
-    ring = _write(ring.replace(keys={**ring.keys, version: new_key()}, current=version))
-    left = data_keys_left(ring)
+    with keyring_locked():
+        ring = reload_keyring()
+        left = data_keys_left(ring)
+        if left:
+            _state(RotationKind.KEK, from_version=min(version_usage()), to_version=ring.current)
+            return KekRotation(ring.current, resumed=True, left=left)
+        version = max(ring.keys) + 1
+        previous = ring.current
+        ring = _write(ring.replace(keys={**ring.keys, version: new_key()}, current=version))
     _state(RotationKind.KEK, from_version=previous, to_version=version, reset=True)
-    return KekRotation(version, resumed=False, left=left)
+    return KekRotation(version, resumed=False, left=data_keys_left(ring))
 
 
 @dataclass(frozen=True)
@@ -195,18 +195,18 @@ def start_index_rotation(*, settle_seconds: float = SETTLE_SECONDS) -> IndexRota
     previous run left, and returns where the re-index stands. A fresh start waits
     `settle_seconds` so that every running process writes with the new version before the
     job passes the first row."""
-    keyring_file()
-    ring = reload_keyring()
-    if ring.index_next is not None:
-        state = _state(RotationKind.INDEX, from_version=ring.index, to_version=ring.index_next)
-        return IndexRotation(ring.index, ring.index_next, state.cursor, resumed=True)
-    version = max(ring.keys) + 1
-    # The exact digests cannot be recomputed (see Keyring.exact_key): pin their version.
-    ring = _write(
-        ring.replace(
-            keys={**ring.keys, version: new_key()}, index_next=version, exact=ring.exact_version
+    with keyring_locked():
+        ring = reload_keyring()
+        if ring.index_next is not None:
+            state = _state(RotationKind.INDEX, from_version=ring.index, to_version=ring.index_next)
+            return IndexRotation(ring.index, ring.index_next, state.cursor, resumed=True)
+        version = max(ring.keys) + 1
+        # The exact digests cannot be recomputed (see Keyring.exact_key): pin their version.
+        ring = _write(
+            ring.replace(
+                keys={**ring.keys, version: new_key()}, index_next=version, exact=ring.exact_version
+            )
         )
-    )
     state = _state(RotationKind.INDEX, from_version=ring.index, to_version=version, reset=True)
     if settle_seconds > 0:
         time.sleep(settle_seconds)
@@ -220,10 +220,11 @@ def advance_index_rotation(cursor: str, count: int) -> None:
 
 def finish_index_rotation() -> Keyring:
     """Every row carries the next version: it becomes the blind-index version."""
-    ring = reload_keyring()
-    if ring.index_next is None:
-        raise RotationRefused("no blind-index rotation is running")
-    ring = _write(ring.replace(index=ring.index_next, index_next=None))
+    with keyring_locked():
+        ring = reload_keyring()
+        if ring.index_next is None:
+            raise RotationRefused("no blind-index rotation is running")
+        ring = _write(ring.replace(index=ring.index_next, index_next=None))
     RotationState.objects.filter(kind=RotationKind.INDEX).update(
         finished_at=timezone.now(), updated_at=timezone.now()
     )
@@ -236,21 +237,21 @@ def finish_index_rotation() -> Keyring:
 def retire_version(version: int) -> Keyring:
     """Removes a version from the keyring file, only once nothing needs it. Backups taken
     while it was in use then open only with the keys folder saved with them."""
-    keyring_file()
-    ring = reload_keyring()
-    if version not in ring.keys:
-        raise RotationRefused(f"version {version} is not in the keyring")
-    uses = ring.uses()[version]
-    if uses:
-        raise RotationRefused(f"version {version} is still needed: it {'; '.join(uses)}")
-    wrapped = _wrapped_on(version)
-    if wrapped:
-        raise RotationRefused(
-            f"version {version} still wraps {wrapped} data keys: finish the rotation "
-            "(`carnet keys rotate-kek` resumes it) before retiring it"
-        )
-    keys = {v: k for v, k in ring.keys.items() if v != version}
-    return _write(ring.replace(keys=keys))
+    with keyring_locked():
+        ring = reload_keyring()
+        if version not in ring.keys:
+            raise RotationRefused(f"version {version} is not in the keyring")
+        uses = ring.uses()[version]
+        if uses:
+            raise RotationRefused(f"version {version} is still needed: it {'; '.join(uses)}")
+        wrapped = _wrapped_on(version)
+        if wrapped:
+            raise RotationRefused(
+                f"version {version} still wraps {wrapped} data keys: finish the rotation "
+                "(`carnet keys rotate-kek` resumes it) before retiring it"
+            )
+        keys = {v: k for v, k in ring.keys.items() if v != version}
+        return _write(ring.replace(keys=keys))
 
 
 # --- Progress rows --------------------------------------------------------------------
