@@ -8,7 +8,6 @@ import hashlib
 from dataclasses import dataclass
 
 from django.http import HttpRequest
-from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from carnet.guard.actors import Actor
@@ -89,7 +88,3 @@ def grant_for(request: HttpRequest) -> TokenGrant:
         client_name=token.application.name,
         token_id=token.pk,
     )
-
-
-def now_iso() -> str:
-    return timezone.now().isoformat()

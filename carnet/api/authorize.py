@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.forms import AllowForm
+from oauth2_provider.models import Application
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 
 from carnet.guard.actors import actor_for_request
@@ -58,7 +59,9 @@ class SmartAuthorizationView(AuthorizationView):
     def form_invalid(self, form: SmartAllowForm) -> Any:
         scopes = form.data.get("scope", "")
         context = self.get_context_data(form=form, scopes=scopes.split())
-        context.setdefault("application", None)
+        context["application"] = Application.objects.filter(
+            client_id=form.data.get("client_id", "")
+        ).first()
         return self.render_to_response(context, status=400)
 
     def _patient(self, value: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.dateparse import parse_date
+from django.utils.http import http_date
 
 from carnet.guard.policy import Capability
 from carnet.organisations.models import Establishment
@@ -185,10 +186,7 @@ def _check_own(call: Call, patient_id: str) -> None:
 def read(call: Call) -> Result:
     _check_own(call, call.resource_id)
     card = open_identity(actor=call.actor, patient_id=call.resource_id)
-    headers = {
-        "ETag": _etag(card),
-        "Last-Modified": card.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-    }
+    headers = {"ETag": _etag(card), "Last-Modified": http_date(card.updated_at.timestamp())}
     if call.if_none_match and call.if_none_match == _etag(card):
         return 304, {}, headers
     return 200, patient_resource(card), headers
