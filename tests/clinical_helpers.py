@@ -121,3 +121,22 @@ def png(width: int = 48, height: int = 32, *, comment: str = "") -> bytes:
         chunks.append(_chunk(b"tEXt", b"Comment\x00" + comment.encode()))
     chunks += [_chunk(b"IDAT", zlib.compress(rows)), _chunk(b"IEND", b"")]
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def load_medications() -> None:
+    """The shipped medication list, as its data migration loads it: a test on a committed
+    database (browser, raw database) runs after others emptied every table."""
+    import json
+    from pathlib import Path
+
+    import carnet.clinical
+    from carnet.clinical.models import Medication
+
+    path = Path(carnet.clinical.__file__).parent / "data" / "medications.json"
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        Medication.objects.update_or_create(
+            dci=row["dci"],
+            strength=row["strength"],
+            form=row["form"],
+            defaults={"brand": row["brand"], "sensitive": row["sensitive"], "active": True},
+        )

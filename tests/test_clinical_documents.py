@@ -123,6 +123,7 @@ def test_an_oversized_file_is_refused_before_it_is_all_read(
     }
     split = client_of(doctor).post(reverse("web:chart_document_add", args=[patient]), halves)
     assert split.status_code == 400 and checked == []
+    monkeypatch.undo()
     # The service refuses it too, whoever calls it.
     with pytest.raises(ValidationError):
         as_actor(

@@ -15,7 +15,7 @@ from carnet.clinical.models import Medication, Note
 from carnet.clinical.notes import write_note
 from carnet.guard.policy import Role
 
-from ..clinical_helpers import as_actor, consultation, in_care, member, pdf, png
+from ..clinical_helpers import as_actor, consultation, in_care, load_medications, member, pdf, png
 from ..factories import EstablishmentFactory, UnitFactory, make_patient, totp_device
 from .signing import PASSWORD, sign_in
 
@@ -60,6 +60,7 @@ def test_a_practitioner_writes_prescribes_and_files_a_document(page, live_server
             category="psychiatry",
         ),
     )
+    load_medications()
     base = live_server.url
     sign_in(page, base, doctor, totp_device(doctor))
 
