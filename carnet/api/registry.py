@@ -78,6 +78,7 @@ def load() -> dict[str, ResourceDefinition]:
     from .resources import (  # noqa: F401
         audit,
         clinical,
+        coverage,
         directory,
         laboratory,
         patient,
