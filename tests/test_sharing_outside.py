@@ -140,3 +140,65 @@ def test_the_patient_sees_the_outside_opening_in_their_history(
     sign_up(portal, issue_code(establishment, patient))
     body = portal.get("/portal/history/").content.decode()
     assert "outside the establishment" in body and RPPS in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_document_and_a_note_are_sent_and_sensitive_items_never_offered(establishment, patient):
+    from carnet.clinical.documents import add_document
+    from carnet.clinical.models import Document, Note
+    from carnet.clinical.notes import write_note
+
+    from .clinical_helpers import as_actor, client_of, consultation, member, pdf
+
+    doctor = member(Role.PRACTITIONER, establishment)
+    encounter = consultation(doctor, patient)
+    as_actor(
+        doctor,
+        "tests.note",
+        lambda a: write_note(
+            actor=a, patient_id=patient, encounter_id=encounter.pk, text="Souffle systolique 2/6"
+        ),
+    )
+    as_actor(
+        doctor,
+        "tests.note",
+        lambda a: write_note(
+            actor=a,
+            patient_id=patient,
+            encounter_id=encounter.pk,
+            text="Épisode dépressif",
+            category="psychiatry",
+        ),
+    )
+    as_actor(
+        doctor,
+        "tests.document",
+        lambda a: add_document(
+            actor=a,
+            patient_id=patient,
+            encounter_id=encounter.pk,
+            title="Échographie",
+            content=pdf("Compte rendu d'échographie"),
+        ),
+    )
+    client = client_of(doctor)
+    form = client.get(f"/patients/{patient}/send/").content.decode()
+    note = Note.objects.get(category="")
+    sensitive = Note.objects.get(category="psychiatry")
+    document = Document.objects.get()
+    assert f"note:{note.pk}" in form and f"document:{document.pk}" in form
+    assert str(sensitive.pk) not in form
+    refused = _send(client, patient, items=[f"note:{sensitive.pk}"])
+    assert refused.status_code == 400 and not OutsideShare.objects.exists()
+    link, code = _link_and_code(
+        _send(client, patient, items=[f"note:{note.pk}", f"document:{document.pk}"])
+    )
+    outside = Client()
+    page = outside.post(link, {"code": code}, follow=True).content.decode()
+    assert "Souffle systolique" in page and "dépressif" not in page
+    item_id = OutsideShare.objects.get().items.get(kind="document").pk
+    file = outside.get(f"{link}items/{item_id}/")
+    assert file.status_code == 200 and file["Content-Type"] == "application/pdf"
+    assert b"Compte rendu d" in file.content and "sandbox" in file["Content-Security-Policy"]
+    # An item id of another share, or none, opens nothing.
+    assert outside.get(f"{link}items/999999/").status_code == 404

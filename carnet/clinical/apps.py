@@ -34,3 +34,19 @@ class ClinicalConfig(AppConfig):
         from carnet.patients.retention import register_activity_source
 
         register_activity_source(last_encounters)
+
+        from carnet.sharing.models import ShareKind
+        from carnet.sharing.services import register_kind
+
+        from . import shareable
+
+        register_kind(
+            ShareKind.NOTE,
+            available=shareable.available_notes,
+            describe=shareable.describe_note,
+        )
+        register_kind(
+            ShareKind.DOCUMENT,
+            available=shareable.available_documents,
+            describe=shareable.describe_document,
+        )

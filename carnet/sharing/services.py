@@ -66,6 +66,10 @@ class ShareableItem:
     content_type: str = ""
     load: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def is_file(self) -> bool:
+        return self.load is not None
+
 
 # kind -> (list the patient's items, describe one item); both run where the patient is open.
 _KINDS: dict[str, tuple[Callable[[str], list[ShareableItem]], Callable[[str, str], object]]] = {}
