@@ -24,6 +24,10 @@ SMALL = [
     ("audit_verify.py", ["--entries", "50000"]),
     ("exfiltration.py", ["--patients", "3000"]),
     ("rotate.py", ["--keys", "20000"]),
+    (
+        "booking.py",
+        ["--agendas", "40", "--patients", "1000", "--queries", "300", "--bookings", "300"],
+    ),
 ]
 
 
