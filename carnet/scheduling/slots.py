@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from .models import HOLDING, Absence, Agenda, Appointment, ConsultationType, OpeningHours
+from .models import Absence, Agenda, Appointment, ConsultationType, OpeningHours
 
 UTC = datetime.UTC
+# ConsultationType.minutes is a PositiveSmallIntegerField: no appointment lasts longer.
+LONGEST_APPOINTMENT = datetime.timedelta(minutes=32767)
 
 
 @dataclass(frozen=True, order=True)
@@ -65,9 +67,15 @@ def free_slots(
         )
     ]
     if not ignore_appointments:
+        # The lower bound on starts_at (no appointment lasts longer than a consultation type
+        # can) keeps this an index range on (agenda, starts_at) instead of the whole history.
         blocked += list(
             Appointment.objects.filter(
-                agenda=agenda, state__in=HOLDING, ends_at__gt=start_range, starts_at__lt=end_range
+                agenda=agenda,
+                holds_slot=True,
+                starts_at__gte=start_range - LONGEST_APPOINTMENT,
+                starts_at__lt=end_range,
+                ends_at__gt=start_range,
             ).values_list("starts_at", "ends_at")
         )
     slots: list[Slot] = []
