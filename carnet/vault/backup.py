@@ -43,9 +43,13 @@ DATABASE_README = """\
 Carnet database backup, {stamp} ({vendor}).
 
 This folder holds the database only: every identifying and clinical value in it is sealed
-with a data key per patient, and those data keys are wrapped by the key-encryption keys in
-the keys folder written at the same time ({keys_folder}). Keep the two apart, on different
-media in different places: whoever holds both holds the patients; one alone opens nothing.
+with a data key per patient, and those data keys are wrapped by the key-encryption keys of
+the keys folder written at the same time:
+
+    {keys_folder}
+
+Keep the two apart, on different media in different places: whoever holds both holds the
+patients; one alone opens nothing.
 
 Restore (Carnet stopped, into an empty database; --force to overwrite one):
 
@@ -58,12 +62,17 @@ Restoring replays the shred journal: patients whose keys were destroyed after th
 KEYS_README = """\
 Carnet keys backup, {stamp}.
 
-This folder holds the key-encryption keyring ({keyring}) and the shred journal ({journal}) of
-the installation at the time of the database backup kept in {db_folder}. Keep it apart from
-that backup (another medium, another place, other people's hands): the database without
-these keys cannot be read; with them, it can.
+This folder holds the key-encryption keyring ({keyring}) and the shred journal
+({journal}) of the installation when the database backup kept here was taken:
 
-Restore: carnet restore --from {db_folder} --keys-from {keys_folder}
+    {db_folder}
+
+Keep it apart from that backup (another medium, another place, other people's hands): the
+database without these keys cannot be read; with them, it can.
+
+Restore:
+
+    carnet restore --from {db_folder} --keys-from {keys_folder}
 
 The keyring is copied into place only when the installation has none; the journal is merged
 into the installation's and replayed. Decommissioning (`carnet decommission`) overwrites and

@@ -95,11 +95,11 @@ class Keyring:
         """What each version is still needed for, besides the data keys it wraps."""
         needed: dict[int, list[str]] = {version: [] for version in self.keys}
         for version, use in (
-            (self.current, "wraps new data keys (current)"),
+            (self.current, "new data keys (current)"),
             (self.index, "blind indexes"),
             (self.index_next, "blind indexes being rebuilt"),
             (self.exact_version, "exact digests (portal sign-in names)"),
-            (self.audit, "audit chain and canary marks"),
+            (self.audit, "the audit chain and canary marks"),
         ):
             if version is not None and use not in needed[version]:
                 needed[version].append(use)

@@ -243,7 +243,7 @@ def retire_version(version: int) -> Keyring:
             raise RotationRefused(f"version {version} is not in the keyring")
         uses = ring.uses()[version]
         if uses:
-            raise RotationRefused(f"version {version} is still needed: it {'; '.join(uses)}")
+            raise RotationRefused(f"version {version} is still needed for {'; '.join(uses)}")
         wrapped = _wrapped_on(version)
         if wrapped:
             raise RotationRefused(

@@ -88,8 +88,9 @@ class Command(BaseCommand):
         usage = rotation.version_usage()
         for version, uses in sorted(ring.uses().items()):
             wraps = usage.get(version, 0)
-            needed = [*uses, f"wraps {wraps} data keys"] if wraps else uses
-            self.stdout.write(f"  v{version}: {'; '.join(needed) or 'unused: may be retired'}")
+            needed = [*uses, f"the {wraps} data keys it wraps"] if wraps else uses
+            line = f"needed for {'; '.join(needed)}" if needed else "unused: may be retired"
+            self.stdout.write(f"  v{version}: {line}")
         for version in sorted(set(usage) - set(ring.keys)):
             self.stdout.write(
                 self.style.ERROR(f"  v{version}: MISSING from the keyring, wraps {usage[version]}")
