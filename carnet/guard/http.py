@@ -21,6 +21,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 
+from carnet.vault.keys import Shredded
+
 from .actors import Actor, actor_for_request
 from .boundary import Contained, Refused, StepUp, boundary, record_refusal, require
 from .policy import Capability, role_may
@@ -88,6 +90,12 @@ def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
     offer = _break_glass_url(request) if refusal.not_found else ""
     context = {**base, "not_found": refusal.not_found, "break_glass_url": offer}
     return render(request, "guard/refused.html", context, status=status)
+
+
+def erased_response(request: HttpRequest) -> HttpResponse:
+    portal = _in_portal(request)
+    context = {"portal": portal, "base_template": "portal/base.html" if portal else "web/base.html"}
+    return render(request, "guard/erased.html", context, status=410)
 
 
 def _break_glass_url(request: HttpRequest) -> str:
@@ -184,6 +192,10 @@ def _guarded_view(action: str, capability: Capability, login_url: str) -> Callab
                 return response
             except Refused as refusal:
                 return refusal_response(request, _recorded(actor, action, refusal))
+            except Shredded:
+                # Past its retention term the record's key was destroyed: a tombstone is all
+                # that is left, and the request that reached it is rolled back like any other.
+                return erased_response(request)
 
         setattr(guarded, ROUTE_ATTRIBUTE, action)
         return guarded

@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
 from stdnum.fr import nir as stdnum_nir
+
+from carnet.vault.keys import Shredded
 
 from .models import IdentityStatus, Patient, Sex
 
@@ -111,9 +114,13 @@ class SearchRow:
 
 
 def display_name(patient: Patient) -> str:
-    """Used surname (or birth surname) and used first name (or the first of the first names)."""
-    first = patient.used_first_name or _first(patient.first_names or "")
-    return f"{patient.used_surname or patient.birth_surname} {first}"
+    """Used surname (or birth surname) and used first name (or the first of the first names);
+    for a record erased at the end of its retention term, says so."""
+    try:
+        first = patient.used_first_name or _first(patient.first_names or "")
+        return f"{patient.used_surname or patient.birth_surname} {first}"
+    except Shredded:
+        return str(_("(erased record)"))
 
 
 def identity_card(patient: Patient) -> IdentityCard:

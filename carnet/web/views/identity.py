@@ -290,7 +290,13 @@ def merge(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/identity/merge.html",
-        {"preview": preview, "form": form, "first": first, "second": second},
+        {
+            "preview": preview,
+            "form": form,
+            "first": first,
+            "second": second,
+            "undo_days": UNDO_DAYS,
+        },
         status=400 if form.errors else 200,
     )
 

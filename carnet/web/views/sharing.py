@@ -45,7 +45,7 @@ class OutsideShareForm(forms.Form):
     days = forms.IntegerField(
         label=gettext_lazy("Open for (days)"), min_value=1, max_value=MAX_DAYS, initial=DEFAULT_DAYS
     )
-    reason = forms.CharField(label=gettext_lazy("Why"), max_length=300)
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)
     items = forms.MultipleChoiceField(
         label=gettext_lazy("What to send"), widget=forms.CheckboxSelectMultiple
     )
