@@ -68,8 +68,13 @@ def test_python_fhirclient_books_reads_and_pages(world):
     seen: list = []
     server = _python_client(world, seen).server
     monday = timezone.localdate() + datetime.timedelta(days=7 - timezone.localdate().weekday())
+    # fhirclient's own range syntax (it sends ">=" for FHIR's "ge").
     slots = Slot.where(
-        struct={"schedule": f"Schedule/{world['schedule']}", "start": f"ge{monday}", "_count": "2"}
+        struct={
+            "schedule": f"Schedule/{world['schedule']}",
+            "start": {"$gte": str(monday)},
+            "_count": "2",
+        }
     )
     free = []
     for slot in slots.perform_resources_iter(server):

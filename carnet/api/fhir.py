@@ -93,6 +93,7 @@ def instant(value: datetime.datetime) -> str:
 # --- search parameters -------------------------------------------------------------------
 
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+_OPERATORS = ((">=", "ge"), ("<=", "le"), (">", "gt"), ("<", "lt"))
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ def date_range(values: Sequence[str], name: str) -> DateRange:
     start: datetime.datetime | None = None
     end: datetime.datetime | None = None
     for value in values:
+        for old, prefix in _OPERATORS:  # DSTU's operators, still sent by some clients
+            if value.startswith(old):
+                value = prefix + value[len(old) :]
+                break
         prefix, text = (value[:2], value[2:]) if value[:2] in _PREFIXES else ("eq", value)
         first, after = _moment(text, name)
         if prefix == "eq":
