@@ -79,8 +79,12 @@ def grant_for(request: HttpRequest) -> TokenGrant:
         # A token cannot confirm a second factor: past the soft limit the API refuses.
         stepped_up=False,
     )
-    context = LaunchContext.objects.filter(access_token=token).values_list("patient_id", flat=True)
-    patient = next(iter(context), None)
+    patient = None
+    if any(scope.startswith("patient/") for scope in token.scope.split()):
+        context = LaunchContext.objects.filter(access_token=token).values_list(
+            "patient_id", flat=True
+        )
+        patient = next(iter(context), None)
     return TokenGrant(
         actor=actor,
         scopes=frozenset(token.scope.split()),
