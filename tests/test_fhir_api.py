@@ -322,3 +322,20 @@ def test_unknown_types_methods_and_paths_answer_with_an_outcome(desk):
         assert issue(response)["severity"] == "error"
     wrong_type = API.post("/fhir/Patient", "x", content_type="text/plain", **bearer(token))
     assert wrong_type.status_code == 415
+
+
+def test_a_nul_character_is_refused_not_a_server_error(desk, establishment):
+    _, token = desk
+    response = API.get("/fhir/Organization", {"name": "Saint\x00"}, **bearer(token))
+    assert response.status_code == 400 and issue(response)["code"] == "value"
+    for path in ("/fhir/oauth/token/", "/fhir/oauth/revoke/"):
+        answer = Client().post(
+            path, {"client_id": "x\x00", "token": "y", "grant_type": "client_credentials"}
+        )
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+    basic = Client().post(
+        "/fhir/oauth/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION="Basic " + __import__("base64").b64encode(b"a\x00:b").decode(),
+    )
+    assert basic.status_code == 400

@@ -114,6 +114,8 @@ def guarded(
     reason: str,
     handler: Callable[[], Result],
 ) -> HttpResponse:
+    if any("\x00" in value for value in (request.path, *request.GET.values())):
+        return outcome(400, "value", "NUL characters are refused in parameters.")
     if request.method in ("POST", "PUT") and request.body:
         kind = request.content_type or ""
         if kind not in JSON_TYPES:
