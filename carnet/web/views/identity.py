@@ -295,7 +295,7 @@ def merge(request: HttpRequest) -> HttpResponse:
             "form": form,
             "first": first,
             "second": second,
-            "undo_days": UNDO_DAYS,
+            "undo_days": merges.UNDO_DAYS,
         },
         status=400 if form.errors else 200,
     )
