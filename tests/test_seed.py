@@ -1,4 +1,5 @@
-"""Demo data: valid French identifiers, reproducible with --seed, sealed like real data."""
+"""Demo data: valid French identifiers, reproducible with --seed, sealed like real data (the
+clinical record seeded on top of it: tests/test_demo.py)."""
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -39,7 +40,7 @@ def test_the_generator_is_reproducible_and_valid():
 
 @pytest.mark.django_db
 def test_seed_builds_a_group_and_sealed_patients(capsys):
-    call_command("seed", patients=150, seed=11, no_progress=True)
+    call_command("seed", patients=150, seed=11, no_progress=True, no_clinical=True)
     assert "150 patients sealed and indexed" in capsys.readouterr().out
     assert Patient.objects.count() == 150
     assert set(User.objects.values_list("role", flat=True)) >= set(Role.values) - {
@@ -69,11 +70,12 @@ def test_seed_builds_a_group_and_sealed_patients(capsys):
 
 @pytest.mark.django_db
 def test_seeded_agendas_never_hold_a_canary():
-    """A canary on a day sheet would lock the first secretary who opens the day."""
+    """A canary on a day sheet would lock the first secretary who opens the day (the
+    clinical record seeded from the agendas is checked in tests/test_demo.py)."""
     from carnet.guard.canaries import is_canary
     from carnet.scheduling.models import Appointment
 
-    call_command("seed", patients=1200, seed=11, no_progress=True)
+    call_command("seed", patients=1200, seed=11, no_progress=True, no_clinical=True)
     marks = dict(Patient.objects.values_list("id", "mark"))
     canaries = {str(p) for p, mark in marks.items() if is_canary(str(p), mark)}
     booked = {str(p) for p in Appointment.objects.values_list("patient_id", flat=True)}

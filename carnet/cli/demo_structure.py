@@ -42,18 +42,32 @@ class DemoAccount:
     unit: str = ""
     rpps_body: str = ""
     specialty: str = ""
+    # What this account shows in the demo (printed with the sign-ins).
+    shows: str = ""
 
 
 ACCOUNTS = [
-    DemoAccount("dr.martin", Role.PRACTITIONER, "Claire", "Martin", (0,), "Cardiologie", "1000012345", "Cardiologie"),
-    DemoAccount("dr.bernard", Role.PRACTITIONER, "Hugo", "Bernard", (0,), "Médecine interne", "1000023456", "Médecine interne"),
-    DemoAccount("dr.petit", Role.PRACTITIONER, "Inès", "Petit", (1,), "Consultations", "1000034567", "Médecine générale"),
-    DemoAccount("inf.dubois", Role.NURSE, "Sophie", "Dubois", (0,), "Cardiologie"),
-    DemoAccount("sec.moreau", Role.SECRETARY, "Julie", "Moreau", (0,)),
-    DemoAccount("sec.laurent", Role.SECRETARY, "Nicolas", "Laurent", (1,)),
-    DemoAccount("lab.garnier", Role.LAB_TECHNICIAN, "Karim", "Garnier", (2,), "Biologie médicale"),
-    DemoAccount("admin.roux", Role.ADMINISTRATOR, "Marc", "Roux", (0, 1, 2)),
-    DemoAccount("rssi.fournier", Role.SECURITY_OFFICER, "Léa", "Fournier", (0, 1, 2)),
+    DemoAccount("dr.martin", Role.PRACTITIONER, "Claire", "Martin", (0,), "Cardiologie", "1000012345", "Cardiologie",
+                "her agenda's patients in care: notes, prescriptions, PDFs, lab results and trends; "
+                "admitted patients; dr.bernard's psychiatry notes masked"),
+    DemoAccount("dr.bernard", Role.PRACTITIONER, "Hugo", "Bernard", (0,), "Médecine interne", "1000023456", "Médecine interne",
+                "his patients, with psychiatry notes and serologies that only his team sees"),
+    DemoAccount("dr.petit", Role.PRACTITIONER, "Inès", "Petit", (1,), "Consultations", "1000034567", "Médecine générale",
+                "general practice at the clinic: consultations, prescriptions, lab results"),
+    DemoAccount("inf.dubois", Role.NURSE, "Sophie", "Dubois", (0,), "Cardiologie",
+                shows="the charts of Cardiologie's admitted patients (find them by name, below)"),
+    DemoAccount("sec.moreau", Role.SECRETARY, "Julie", "Moreau", (0,),
+                shows="the desk: agendas by day and week, identities, insurance cards; no chart"),
+    DemoAccount("sec.laurent", Role.SECRETARY, "Nicolas", "Laurent", (1,),
+                shows="the clinic's desk, likewise"),
+    DemoAccount("lab.garnier", Role.LAB_TECHNICIAN, "Karim", "Garnier", (2,), "Biologie médicale",
+                shows="the laboratory's worklist: to collect, to enter, to validate"),
+    DemoAccount("lab.mercier", Role.LAB_TECHNICIAN, "Amina", "Mercier", (2,), "Biologie médicale",
+                shows="the same worklist: validates what lab.garnier entered, and the reverse"),
+    DemoAccount("admin.roux", Role.ADMINISTRATOR, "Marc", "Roux", (0, 1, 2),
+                shows="accounts (changes wait for a security officer); opens no patient"),
+    DemoAccount("rssi.fournier", Role.SECURITY_OFFICER, "Léa", "Fournier", (0, 1, 2),
+                shows="the security console and the audit log (the seeding's acts are in it)"),
 ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from carnet.scheduling.models import ScreenDevice, WaitingRoom
 from carnet.scheduling.online import demo_portal_patients
 from carnet.scheduling.queue import register_screen, revoke_screen
 
+from ...demo_clinical import CARDIOLOGY, admitted_hints
 from ...demo_structure import ACCOUNTS, DEMO_PASSWORD, DEMO_PATIENT_EMAIL, ESTABLISHMENTS
 
 
@@ -90,4 +91,27 @@ class Command(BaseCommand):
         for account in ACCOUNTS:
             places = ", ".join(ESTABLISHMENTS[i][0] for i in account.establishments)
             out.write(f"  {account.username:<16}{account.role:<20}{places}")
+            if account.shows:
+                out.write(f"  {'':<16}shows {account.shows}")
+        out.write("")
+        self._print_admitted()
+
+    def _print_admitted(self) -> None:
+        """Patients in Cardiologie now: inf.dubois has no list of her unit's patients, she
+        searches them by surname and birth date (dr.martin, who admitted them, too)."""
+        hints = admitted_hints()
+        if not hints:
+            return
+        out = self.stdout
+        out.write(
+            f"Admitted in {CARDIOLOGY} now (find them as inf.dubois or dr.martin: "
+            "surname and birth date):"
+        )
+        for hint in hints:
+            masked = (
+                " — with a psychiatry note by dr.bernard, masked to both"
+                if hint.masked_psychiatry
+                else ""
+            )
+            out.write(f"  {hint.name}, born {hint.birth_date:%d/%m/%Y}{masked}")
         out.write("")

@@ -1,5 +1,8 @@
 """`carnet seed`: a synthetic group of establishments, its staff and N patients (sealed and
-indexed), reproducible with --seed. Refuses to run twice on the same database."""
+indexed), five weeks of agendas, and the clinical record of the patients seen in them
+(consultations, admissions, prescriptions, documents, laboratory, insurance cards: see
+carnet/cli/demo_clinical.py), reproducible with --seed. Refuses to run twice on the same
+database."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from carnet.scheduling.models import Agenda
 from carnet.scheduling.setup import fill_agenda
 from carnet.staff.models import Practitioner
 
+from ...demo_clinical import seed_clinical
 from ...demo_structure import build_structure
 from ...synthetic import identities
 
@@ -34,6 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026, help="random seed (reproducible)")
         parser.add_argument("--batch", type=int, default=2000, help="rows per insert batch")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--no-clinical",
+            action="store_true",
+            help="patients and agendas only (no encounters, laboratory or insurance cards)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["patients"] < 0:
@@ -70,6 +79,23 @@ class Command(BaseCommand):
         )
         booked = self._fill_agendas(options["seed"])
         self.stdout.write(f"{booked} appointments over five weeks in the agendas")
+        if not options["no_clinical"]:
+            self._clinical(options["seed"], quiet=options["no_progress"])
+
+    def _clinical(self, seed: int, *, quiet: bool) -> None:
+        """The clinical record, each act by the demo account that would do it, through the
+        services and the guard (one audited unit of work per act)."""
+        started = time.perf_counter()
+        with tqdm(total=0, unit=" acts", disable=quiet, file=sys.stderr) as bar:
+
+            def grow(more: int) -> None:
+                bar.total += more
+                bar.refresh()
+
+            summary = seed_clinical(seed=seed, update=bar.update, grow=grow, total=grow)
+        for line in summary.lines():
+            self.stdout.write(line)
+        self.stdout.write(f"clinical record written in {time.perf_counter() - started:.1f} s")
 
     def _fill_agendas(self, seed: int) -> int:
         """Two weeks of past appointments and three weeks ahead, a third of the slots."""
