@@ -485,9 +485,7 @@ def test_the_confirmation_prints_name_time_place_and_what_to_bring(establishment
     assert not Exposure.objects.filter(user=secretary).exists()
 
 
-def test_the_desk_sends_the_confirmation_by_mail_without_clinical_detail(
-    establishment, booked_day
-):
+def test_the_desk_sends_the_confirmation_by_mail_without_clinical_detail(establishment, booked_day):
     from django.core import mail
 
     secretary = UserFactory(role=Role.SECRETARY, establishments=[establishment])

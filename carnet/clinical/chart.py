@@ -327,4 +327,3 @@ def prescription_sheet(
         lines=view.lines,
         notes=view.notes,
     )
-

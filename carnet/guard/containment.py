@@ -20,7 +20,6 @@ from .actors import Actor
 from .models import Alert, AlertKind, Containment, TrackedSession
 from .policy import Role
 
-
 # Other ways in than a session (API tokens) register here how to end an account's access;
 # each runs inside the containment's transaction, with the account id.
 _revokers: list[Callable[[int], object]] = []

@@ -263,9 +263,7 @@ def demo_portal_patients() -> tuple[str | None, str | None]:
             state__in=CHANGEABLE,
             consultation_type__online=True,
         )
-        .exclude(
-            patient__in=PortalAccount.objects.filter(closed_at__isnull=True).values("patient")
-        )
+        .exclude(patient__in=PortalAccount.objects.filter(closed_at__isnull=True).values("patient"))
         .order_by("starts_at")
         .values_list("patient_id", flat=True)[:50]
     )
