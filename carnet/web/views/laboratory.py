@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from carnet.guard.actors import Actor
@@ -130,7 +130,13 @@ def lab_collect(request: HttpRequest, order_id: str) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(
-            request, _("%(count)d tube(s) labelled and collected.") % {"count": len(specimens)}
+            request,
+            ngettext(
+                "%(count)d tube labelled and collected.",
+                "%(count)d tubes labelled and collected.",
+                len(specimens),
+            )
+            % {"count": len(specimens)},
         )
     return redirect("web:lab_order", order_id=order_id)
 
@@ -156,7 +162,11 @@ def lab_results(request: HttpRequest, order_id: str) -> HttpResponse:
         return _render_order(request, order_id, errors=errors, typed=typed)
     messages.success(
         request,
-        _("%(count)d result(s) entered: another technician validates them.")
+        ngettext(
+            "%(count)d result entered: another technician validates it.",
+            "%(count)d results entered: another technician validates them.",
+            len(saved),
+        )
         % {"count": len(saved)},
     )
     return redirect("web:lab_order", order_id=order_id)
@@ -174,7 +184,11 @@ def lab_validate(request: HttpRequest, order_id: str) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("%(count)d result(s) validated.") % {"count": count})
+        messages.success(
+            request,
+            ngettext("%(count)d result validated.", "%(count)d results validated.", count)
+            % {"count": count},
+        )
     return redirect("web:lab_order", order_id=order_id)
 
 
