@@ -28,13 +28,47 @@ IDENTITY_FIELDS = (
     "email",
     "treating_doctor",
 )
-# What each action hands over: the fields a notification must name.
+NAME_FIELDS = ("birth_surname", "used_surname", "first_names")
+CHART_FIELDS = (
+    *NAME_FIELDS,
+    "sex",
+    "birth_date",
+    "encounters",
+    "clinical_notes",
+    "prescriptions",
+    "document_titles",
+)
+# What each action hands over: the fields a notification must name. An action not listed
+# takes the fields of its longest listed prefix (a new page of a domain is never reported
+# with no field at all); masked sensitive items are not handed over, so not listed.
 EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
     "patients.search": SEARCH_FIELDS,
     "patients.view": IDENTITY_FIELDS,
     "patients.edit": IDENTITY_FIELDS,
     "patients.create": IDENTITY_FIELDS,
+    "patients.correct": IDENTITY_FIELDS,
+    "patients.insurance": (*NAME_FIELDS, "insurance"),
+    "patients.coverage": (*NAME_FIELDS, "insurance"),
+    "patients.death": (*NAME_FIELDS, "death"),
+    "patients.": NAME_FIELDS,
+    "identity.": (*SEARCH_FIELDS, "nir"),
+    "clinical.": CHART_FIELDS,
+    "clinical.document.view": (*CHART_FIELDS, "document_content"),
+    "clinical.sensitive.open": (*CHART_FIELDS, "sensitive_category_items"),
+    "lab.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),
+    "laboratory.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),
+    "desk.": (*NAME_FIELDS, "appointments"),
+    "scheduling.": (*NAME_FIELDS, "appointments"),
+    "sharing.": (*NAME_FIELDS, "shared_items"),
+    "exports.": IDENTITY_FIELDS,
 }
+
+
+def fields_for(action: str) -> tuple[str, ...]:
+    if action in EXPOSED_FIELDS:
+        return EXPOSED_FIELDS[action]
+    prefixes = [p for p in EXPOSED_FIELDS if p.endswith(".") and action.startswith(p)]
+    return EXPOSED_FIELDS[max(prefixes, key=len)] if prefixes else ()
 
 
 @dataclass
@@ -81,7 +115,7 @@ def exposure_report(
         row.actions.add(action)
         if relationship:
             row.relationships.add(relationship)
-        row.fields.update(EXPOSED_FIELDS.get(action, ()))
+        row.fields.update(fields_for(action))
         if progress and count % 1000 == 0:
             progress(1000)
     return sorted(found.values(), key=lambda r: r.first_seen)
