@@ -11,9 +11,8 @@ from django.http import HttpRequest
 from oauth2_provider.models import AccessToken
 
 from carnet.guard.actors import Actor
-from carnet.guard.http import client_ip
 from carnet.guard.policy import Role
-from carnet.staff.models import Membership
+from carnet.staff.actors import actor_for_account
 
 from .models import ClientKind, LaunchContext
 from .oauth import smart_client
@@ -63,22 +62,8 @@ def grant_for(request: HttpRequest) -> TokenGrant:
     account = client.service_account if client.kind == ClientKind.BACKEND else token.user
     if account is None or not account.is_active or account.role not in API_ROLES:
         raise Unauthenticated("the token's account is locked or may not use the API")
-    memberships = list(
-        Membership.objects.filter(user=account).values_list("establishment_id", "unit_id")
-    )
-    actor = Actor(
-        user_id=account.pk,
-        username=account.username,
-        role=account.role,
-        establishment_ids=frozenset(e for e, _ in memberships),
-        unit_ids=frozenset(u for _, u in memberships if u is not None),
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request),
-        verified=True,
-        approved=account.access_approved,
-        # A token cannot confirm a second factor: past the soft limit the API refuses.
-        stepped_up=False,
-    )
+    # A token cannot confirm a second factor: past the soft limit the API refuses.
+    actor = actor_for_account(account, request, stepped_up=False)
     patient = None
     if any(scope.startswith("patient/") for scope in token.scope.split()):
         context = LaunchContext.objects.filter(access_token=token).values_list(

@@ -24,23 +24,31 @@ def actor_from_request(request: HttpRequest) -> Actor | None:
         return None
     if not user.is_verified() and not _patient_without_second_factor(user):
         return None
-    memberships = list(
-        Membership.objects.filter(user=user).values_list("establishment_id", "unit_id")
+    actor = actor_for_account(
+        user, request, stepped_up=request.session.get(STEP_UP_SESSION_KEY, 0) > time.time()
     )
-    actor = Actor(
-        user_id=user.pk,
-        username=user.username,
-        role=user.role,
+    request._carnet_actor = actor  # type: ignore[attr-defined]
+    return actor
+
+
+def actor_for_account(account: object, request: HttpRequest, *, stepped_up: bool) -> Actor:
+    """The Actor of an account already authenticated (session, or an API token), with its
+    memberships, in this request."""
+    memberships = list(
+        Membership.objects.filter(user=account).values_list("establishment_id", "unit_id")
+    )
+    return Actor(
+        user_id=account.pk,  # type: ignore[attr-defined]
+        username=account.username,  # type: ignore[attr-defined]
+        role=account.role,  # type: ignore[attr-defined]
         establishment_ids=frozenset(e for e, _ in memberships),
         unit_ids=frozenset(u for _, u in memberships if u is not None),
         request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request),
         verified=True,
-        approved=user.access_approved,
-        stepped_up=request.session.get(STEP_UP_SESSION_KEY, 0) > time.time(),
+        approved=account.access_approved,  # type: ignore[attr-defined]
+        stepped_up=stepped_up,
     )
-    request._carnet_actor = actor  # type: ignore[attr-defined]
-    return actor
 
 
 def _patient_without_second_factor(user: object) -> bool:

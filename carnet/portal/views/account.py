@@ -16,13 +16,12 @@ from carnet.guard.incidents import own_access_history
 from carnet.patients.accounts import own_patient_id
 from carnet.staff import second_factor
 from carnet.web.forms import TokenForm
-
-from .common import portal_actor
+from carnet.web.views.common import signed_in_actor
 
 
 @portal_view("portal.history")
 def history(request: HttpRequest) -> HttpResponse:
-    actor = portal_actor(request)
+    actor = signed_in_actor(request)
     lines = own_access_history(actor=actor, patient_id=own_patient_id(actor))
     return render(request, "portal/history.html", {"lines": lines})
 

@@ -14,13 +14,12 @@ from carnet.guard.policy import Capability
 from carnet.patients.accounts import own_patient
 from carnet.patients.cards import display_name
 from carnet.scheduling.online import cancel_online, own_appointment, own_appointments
-
-from .common import portal_actor
+from carnet.web.views.common import signed_in_actor
 
 
 @portal_view("portal.home")
 def home(request: HttpRequest) -> HttpResponse:
-    actor = portal_actor(request)
+    actor = signed_in_actor(request)
     coming, past = own_appointments(actor=actor)
     return render(
         request,
@@ -31,7 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @portal_view("portal.appointment")
 def detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
-    appointment = own_appointment(actor=portal_actor(request), appointment_id=appointment_id)
+    appointment = own_appointment(actor=signed_in_actor(request), appointment_id=appointment_id)
     return render(request, "portal/appointment.html", {"appointment": appointment})
 
 
@@ -40,7 +39,7 @@ def detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
 def cancel(request: HttpRequest, appointment_id: str) -> HttpResponse:
     try:
         cancel_online(
-            actor=portal_actor(request),
+            actor=signed_in_actor(request),
             appointment_id=appointment_id,
             reason=request.POST.get("reason", "")[:300],
         )

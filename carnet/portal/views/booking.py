@@ -26,9 +26,9 @@ from carnet.scheduling.online import (
     slots_for_move,
 )
 from carnet.scheduling.services import SlotTaken
+from carnet.web.views.common import signed_in_actor
 
 from ..forms import SlotSearchForm
-from .common import portal_actor
 
 DAYS_SHOWN = 7
 
@@ -54,7 +54,7 @@ def search(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         establishment = form.cleaned_data["establishment"]
         choices = find_online_slots(
-            actor=portal_actor(request),
+            actor=signed_in_actor(request),
             first_day=first_day,
             specialty=form.cleaned_data["specialty"],
             establishment_id=int(establishment) if establishment else None,
@@ -81,7 +81,9 @@ def confirm(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             appointment = book_online(
-                actor=portal_actor(request), consultation_type_id=int(type_id), starts_at=starts_at
+                actor=signed_in_actor(request),
+                consultation_type_id=int(type_id),
+                starts_at=starts_at,
             )
         except SlotTaken:
             messages.error(request, _("This time was just taken: please choose another one."))
@@ -96,7 +98,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
 
 @portal_view("portal.move", Capability.BOOK_ONLINE)
 def move(request: HttpRequest, appointment_id: str) -> HttpResponse:
-    actor = portal_actor(request)
+    actor = signed_in_actor(request)
     appointment = own_appointment(actor=actor, appointment_id=appointment_id)
     if request.method == "POST":
         starts_at = parse_datetime(request.POST.get("start", ""))

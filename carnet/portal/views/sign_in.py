@@ -17,9 +17,9 @@ from carnet.guard.http import client_ip, public_view
 from carnet.patients.accounts import LinkThrottled, SignUp, sign_up
 from carnet.staff import second_factor
 from carnet.web.forms import TokenForm
+from carnet.web.views.common import add_domain_errors
 
 from ..forms import PortalSignInForm, SignUpForm
-from .common import add_errors
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -105,7 +105,7 @@ def sign_up_view(request: HttpRequest) -> HttpResponse:
                 status=429,
             )
         except ValidationError as error:
-            add_errors(form, error)
+            add_domain_errors(form, error)
         else:
             auth.login(request, user, backend=MODEL_BACKEND)
             messages.success(request, _("Your account is ready: welcome."))

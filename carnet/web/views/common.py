@@ -1,5 +1,5 @@
-"""What every staff view needs: the actor of a request that `staff_view` already let in, and
-domain errors shown next to the form fields they concern."""
+"""What every staff and portal view needs: the actor of a request that `staff_view` or
+`portal_view` already let in, and domain errors shown next to the form fields they concern."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from carnet.guard.actors import Actor, actor_for_request
 
 def signed_in_actor(request: HttpRequest) -> Actor:
     actor = actor_for_request(request)
-    assert actor is not None, "called outside a staff_view"
+    assert actor is not None, "called outside a staff_view or portal_view"
     return actor
 
 
