@@ -9,6 +9,9 @@ chains chosen by request id, each with its own locked head, so requests do not q
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
+import time
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,12 +20,16 @@ from functools import cache
 from hashlib import sha256
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from carnet.metrics import AUDIT_APPEND
 from carnet.vault.keyring import load_keyring
 
-from .models import Anchor, AuditEntry, AuditSubject, ChainHead
+from . import witness
+from .models import Anchor, AuditEntry, AuditSubject, ChainHead, Outcome
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 SEP = "\x1f"
@@ -128,6 +135,7 @@ def append(record: Record) -> AuditEntry:
     else:
         items = [(p, "") for p in sorted({str(p) for p in record.patients})]
     count = len(items) if record.patient_count is None else record.patient_count
+    started = time.perf_counter()
     # One transaction with the caller's work, and no savepoint of its own: the entry and the
     # access it records commit or roll back together.
     with transaction.atomic(savepoint=False):
@@ -165,7 +173,53 @@ def append(record: Record) -> AuditEntry:
                 )
                 for p, k in items
             )
+    AUDIT_APPEND.observe(time.perf_counter() - started)
+    _count_towards_anchor(urgent=record.outcome == Outcome.CONTAINED)
     return entry
+
+
+class _AnchorClock:
+    """When this process writes the next anchor by itself: after so many entries, or so many
+    seconds, or at once after a containment (the entry an intruder would most like gone)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries = 0
+        self.since = time.monotonic()
+
+    def due(self, urgent: bool) -> bool:
+        every = settings.CARNET_AUDIT_ANCHOR_ENTRIES
+        seconds = settings.CARNET_AUDIT_ANCHOR_SECONDS
+        if not (every or seconds or urgent):
+            return False
+        with self.lock:
+            self.entries += 1
+            now = time.monotonic()
+            if not (
+                urgent
+                or (every and self.entries >= every)
+                or (seconds and now - self.since >= seconds)
+            ):
+                return False
+            self.entries, self.since = 0, now
+            return True
+
+
+_clock = _AnchorClock()
+
+
+def _count_towards_anchor(*, urgent: bool) -> None:
+    if _clock.due(urgent):
+        transaction.on_commit(anchor_quietly)
+
+
+def anchor_quietly() -> None:
+    """An anchor written on the way (after a request's commit): a failure is logged, never
+    turned into the request's failure; the scheduler and `carnet audit anchor` write them too."""
+    try:
+        write_anchor()
+    except Exception:
+        log.exception("audit anchor not written")
 
 
 def content_of(entry: AuditEntry) -> str:
@@ -191,16 +245,32 @@ def anchor_hash(prev_hash: str, at: datetime, heads: str) -> str:
     return entry_hash(prev_hash, f"anchor{SEP}{stamp(at)}{SEP}{heads}")
 
 
+# Any constant: the advisory lock that lets one anchor be written at a time (PostgreSQL;
+# SQLite's writes are serialised already).
+_ANCHOR_LOCK = 0x43415254
+
+
 def write_anchor() -> Anchor:
-    """Binds every chain head into one anchor (run from cron, say every few minutes)."""
+    """Binds every chain head into one anchor, chained to the anchor before, and writes it to
+    the witness outside the database once committed. The heads are read, not locked: one
+    statement sees them as committed, and appends never wait for an anchor."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ANCHOR_LOCK])
         heads = " ".join(
-            f"{h.chain}:{h.seq}:{h.hash}"
-            for h in ChainHead.objects.select_for_update().order_by("chain")
+            f"{chain}:{seq}:{digest}"
+            for chain, seq, digest in ChainHead.objects.order_by("chain").values_list(
+                "chain", "seq", "hash"
+            )
         )
         last = Anchor.objects.order_by("-id").first()
         prev = last.hash if last else GENESIS
         at = timezone.now()
-        return Anchor.objects.create(
+        anchor = Anchor.objects.create(
             at=at, heads=heads, prev_hash=prev, hash=anchor_hash(prev, at, heads)
         )
+        transaction.on_commit(
+            lambda: witness.witness_anchor(anchor.id, stamp(at), heads, anchor.hash)
+        )
+    return anchor

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from carnet.audit.models import AuditSubject
+from carnet.audit.models import AuditEntry
+from carnet.audit.verify import verify
 from carnet.guard.actors import system_actor
 from carnet.guard.boundary import system_job
 from carnet.guard.incidents import exposure_report, render_report, report_rows
@@ -58,11 +59,21 @@ class Command(BaseCommand):
         end = _instant(options["end"]) if options["end"] else timezone.now()
         if end <= start:
             raise CommandError("--to must come after --from")
-        total = AuditSubject.objects.filter(actor_id=user_id, at__gte=start, at__lt=end).count()
+        # First the log itself, from its last verified point: a report read from a log
+        # that was cut or rewritten would list the wrong patients.
+        integrity = verify(incremental=True, checkpoint=False)
+        if integrity.ok:
+            self.stderr.write("audit log intact (checked against its witness)")
+        else:
+            self.stderr.write(self.style.ERROR("audit log NOT intact: the report may be short"))
+            for finding in integrity.findings:
+                self.stderr.write(f"  {finding}")
+        total = AuditEntry.objects.filter(actor_id=user_id, at__gte=start, at__lt=end).count()
         actor = system_actor("incident-report")
+        unverified: list[int] = []
         with (
             tqdm(
-                total=total, unit=" accesses", disable=options["no_progress"], file=sys.stderr
+                total=total, unit=" entries", disable=options["no_progress"], file=sys.stderr
             ) as bar,
             system_job(actor, "audit.incident_report") as ledger,
         ):
@@ -70,7 +81,19 @@ class Command(BaseCommand):
             ledger.reason = f"incident report for {options['account']}, {window}"
             rows = report_rows(
                 exposure_report(
-                    actor=actor, account_id=user_id, start=start, end=end, progress=bar.update
+                    actor=actor,
+                    account_id=user_id,
+                    start=start,
+                    end=end,
+                    progress=bar.update,
+                    unverified=unverified,
+                )
+            )
+        if unverified:
+            self.stderr.write(
+                self.style.ERROR(
+                    f"{len(unverified)} entries of this account fail their keyed hash and are "
+                    f"left out (ids {', '.join(map(str, unverified[:20]))})"
                 )
             )
         text = render_report(rows, options["format"])

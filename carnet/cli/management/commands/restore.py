@@ -11,8 +11,12 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from tqdm import tqdm
 
+from carnet.audit import witness
+from carnet.audit.chain import stamp
+from carnet.audit.models import Anchor
 from carnet.guard.actors import system_actor
 from carnet.patients.retention import replay_shredding
 from carnet.vault.backup import BackupRefused, replay_paths, restore_backup
@@ -69,6 +73,13 @@ class Command(BaseCommand):
             except (BackupRefused, ImproperlyConfigured, OSError) as error:
                 raise CommandError(str(error)) from None
         self.stdout.write(self.style.SUCCESS(f"database restored from {restored.database_file}"))
+        # The audit log is back to the backup's: the witness is told, so that verification
+        # expects what the backup holds (and names anything removed after this point).
+        anchor = Anchor.objects.order_by("-id").first()
+        witness.witness_restore(anchor.id if anchor else 0, stamp(timezone.now()))
+        self.stdout.write(
+            f"audit witness: the log restored up to anchor {anchor.id if anchor else 0}"
+        )
         if restored.keyring_installed:
             self.stdout.write(f"keyring installed from {keys_from} (there was none)")
         if restored.journal_merged:
