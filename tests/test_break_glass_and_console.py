@@ -16,7 +16,7 @@ from carnet.guard.policy import BREAK_GLASS_PER_DAY, Role
 from carnet.staff.models import User
 
 from .conftest import signed_in_client
-from .factories import UserFactory, make_patient
+from .factories import UserFactory, make_patient, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,10 @@ def test_break_the_glass_needs_a_reason_and_the_second_factor(staff, far_patient
     assert client.get(reverse("web:patient_detail", args=[far_patient])).status_code == 404
 
 
-def test_break_the_glass_opens_for_hours_and_alerts(staff, far_patient):
+def test_break_the_glass_opens_for_hours_and_alerts(staff, establishment):
+    """Within one's establishments the opening is immediate (beyond them it waits for a
+    security officer: tests/test_trust_chains.py)."""
+    far_patient = make_patient(establishment, birth_surname="LOINTAIN")
     user, client = staff(Role.PRACTITIONER)
     response = _break(
         client,
@@ -79,10 +82,10 @@ def test_secretaries_cannot_break_the_glass(staff, far_patient):
     assert response.status_code == 403 and not BreakGlass.objects.exists()
 
 
-def test_too_many_break_the_glass_in_a_day_is_containment(staff, other_establishment):
+def test_too_many_break_the_glass_in_a_day_is_containment(staff, establishment):
     user, client = staff(Role.PRACTITIONER)
     patients = [
-        make_patient(other_establishment, birth_surname=f"LOIN{chr(65 + n)}")
+        make_patient(establishment, birth_surname=f"LOIN{chr(65 + n)}")
         for n in range(BREAK_GLASS_PER_DAY + 1)
     ]
     for index, patient in enumerate(patients):
@@ -117,7 +120,8 @@ def test_the_security_officer_reviews_unlocks_and_reports(
     refused = console.post(reverse("web:security_unlock", args=[user.pk]), {"reason": ""})
     assert refused.status_code == 302 and not User.objects.get(pk=user.pk).is_active
     console.post(
-        reverse("web:security_unlock", args=[user.pk]), {"reason": "Vol de session écarté"}
+        reverse("web:security_unlock", args=[user.pk]),
+        {"reason": "Vol de session écarté", "token": totp_code(officer)},
     )
     assert User.objects.get(pk=user.pk).is_active
     assert Containment.objects.get(user=user).release_reason == "Vol de session écarté"

@@ -71,7 +71,7 @@ def _id_walk(victims):
 def _search_paging(victims):
     for _, surname, day in victims:
         yield (
-            "get",
+            "post",
             reverse("web:patient_search"),
             {"surname": surname[:3], "birth_date": day.isoformat()},
         )

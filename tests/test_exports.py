@@ -16,7 +16,7 @@ from carnet.staff.models import User
 from carnet.vault.scope import admit, opening_scope
 
 from .conftest import signed_in_client
-from .factories import UserFactory, make_patient
+from .factories import UserFactory, make_patient, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,10 @@ def test_an_approved_export_leaves_encrypted_and_counted(
         ).status_code
         == 403
     )
-    officer.post(reverse("web:security_export", args=[export.pk]), {"decision": "approve"})
+    officer.post(
+        reverse("web:security_export", args=[export.pk]),
+        {"decision": "approve", "token": totp_code(officer.account)},
+    )
     produced = client.post(reverse("web:export_produce", args=[export.pk]))
     assert produced.status_code == 200
     key = produced.context["produced"].key
@@ -93,7 +96,10 @@ def test_an_export_expires(staff, establishment, cohort, officer):
     user, client = staff(Role.SECRETARY)
     _ask(client, cohort[:3])
     export = ExportRequest.objects.get()
-    officer.post(reverse("web:security_export", args=[export.pk]), {"decision": "approve"})
+    officer.post(
+        reverse("web:security_export", args=[export.pk]),
+        {"decision": "approve", "token": totp_code(officer.account)},
+    )
     client.post(reverse("web:export_produce", args=[export.pk]))
     later = datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(days=2)
     with time_machine.travel(later):
@@ -109,7 +115,10 @@ def test_a_canary_in_an_export_is_containment(staff, establishment, cohort, offi
     user, client = staff(Role.SECRETARY)
     _ask(client, [*cohort[:3], _ipp(canary)])
     export = ExportRequest.objects.get()
-    officer.post(reverse("web:security_export", args=[export.pk]), {"decision": "approve"})
+    officer.post(
+        reverse("web:security_export", args=[export.pk]),
+        {"decision": "approve", "token": totp_code(officer.account)},
+    )
     response = client.post(reverse("web:export_produce", args=[export.pk]))
     assert response.status_code == 403 and "CANARIUS" not in response.content.decode()
     assert not User.objects.get(pk=user.pk).is_active

@@ -17,6 +17,7 @@ from carnet import settings as carnet_settings
 from carnet.audit.models import AuditEntry
 from carnet.guard.policy import Role
 from carnet.patients.models import Patient
+from carnet.staff import enrolment
 
 from .conftest import signed_in_client
 from .factories import UserFactory, totp_device
@@ -86,7 +87,8 @@ def test_the_right_code_lets_the_user_in(secretary):
     assert client.get(reverse("web:dashboard")).status_code == 200
 
 
-def test_first_sign_in_enrols_a_second_factor(secretary):
+def test_first_sign_in_enrols_a_second_factor_where_the_operator_opened_it(secretary):
+    enrolment.issue_at_sign_in(secretary)
     client = Client()
     assert _password_step(client, secretary)["Location"] == reverse("web:enrol")
     page = client.get(reverse("web:enrol"))
@@ -99,6 +101,19 @@ def test_first_sign_in_enrols_a_second_factor(secretary):
     device.refresh_from_db()
     assert device.confirmed
     assert client.get(reverse("web:dashboard")).status_code == 200
+    # Spent: the next account holder without a device cannot enrol one at sign-in.
+    assert enrolment.at_sign_in(secretary) is None
+
+
+def test_a_password_alone_never_sets_up_a_second_factor(secretary):
+    """Whoever knows an account's password (its creator, say) cannot make it theirs: without an
+    enrolment opened for sign-in, there is no device to set up."""
+    client = Client()
+    response = _password_step(client, secretary)
+    assert response.status_code == 403
+    assert "_auth_user_id" not in client.session
+    assert client.get(reverse("web:enrol")).status_code == 302
+    assert not secretary.totpdevice_set.exists()
 
 
 def test_password_guessing_locks_the_account_from_any_address(secretary):
@@ -115,12 +130,27 @@ def test_password_guessing_locks_the_account_from_any_address(secretary):
     assert b"locked" in response.content.lower() or b"verrouill" in response.content.lower()
 
 
-def test_password_guessing_locks_the_address_whatever_the_account(establishment, secretary):
+def test_a_few_typos_behind_one_address_block_nobody_else(establishment, secretary):
+    """A hospital's staff share one outgoing address: colleagues' wrong passwords there do not
+    lock the others out."""
+    totp_device(secretary)
     client = Client()
-    for attempt in range(settings.AXES_FAILURE_LIMIT):
+    for attempt in range(settings.AXES_FAILURE_LIMIT * 3):
         client.post(
             reverse("web:login"),
-            {"username": f"someone{attempt}", "password": "wrong-password"},
+            {"username": f"colleague{attempt % 7}", "password": "wrong-password"},
+            REMOTE_ADDR="10.0.3.3",
+        )
+    assert _password_step(Client(), secretary, address="10.0.3.3").status_code == 302
+
+
+def test_password_spraying_from_one_address_blocks_that_address(establishment, secretary):
+    totp_device(secretary)
+    client = Client()
+    for attempt in range(settings.CARNET_LOGIN_ADDRESS_LIMIT):
+        client.post(
+            reverse("web:login"),
+            {"username": f"someone{attempt}", "password": "Printemps2026!"},
             REMOTE_ADDR="10.0.3.3",
         )
     assert _password_step(Client(), secretary, address="10.0.3.3").status_code == 429

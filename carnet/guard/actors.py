@@ -18,11 +18,19 @@ class Actor:
     role: str
     establishment_ids: frozenset[int] = frozenset()
     unit_ids: frozenset[int] = frozenset()
+    # Every establishment of the groups the actor's establishments belong to: one patient is
+    # one identity across the group, and the desk finds it (guard.policy.GROUP_REACH).
+    group_establishment_ids: frozenset[int] = frozenset()
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     client_ip: str | None = None
     verified: bool = False
     stepped_up: bool = False
     approved: bool = True
+    # The second factor was confirmed a few minutes ago (decisions of a security officer).
+    second_factor_fresh: bool = False
+    # History brought in by an import, acting as the account that did it back then (authorship
+    # of notes and orders), recorded as the import and counted against nobody's budget.
+    imported_as: str = ""
 
     @property
     def is_system(self) -> bool:

@@ -7,4 +7,4 @@ class GuardConfig(AppConfig):
     verbose_name = "Guard"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import break_glass, signals  # noqa: F401

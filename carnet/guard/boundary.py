@@ -21,13 +21,22 @@ from django.utils import timezone
 
 from carnet.audit.chain import Record, append
 from carnet.audit.models import AuditEntry, Outcome
+from carnet.metrics import GUARD_DECISIONS
 from carnet.vault import keys as vault_keys
 from carnet.vault import scope as vault_scope
 
 from . import budgets, canaries, relationships
 from .actors import Actor
-from .models import OUTSIDE
-from .policy import REFUSALS_PER_HOUR, Capability, role_may
+from .models import OUTSIDE, RelationshipKind
+from .policy import (
+    DESK_ROLES,
+    GROUP_CAPABILITIES,
+    GROUP_ROLES,
+    REFUSALS_PER_HOUR,
+    SYSTEM_ROLE,
+    Capability,
+    role_may,
+)
 
 
 class Refused(Exception):
@@ -87,11 +96,12 @@ _current: ContextVar[Ledger | None] = ContextVar("carnet_guard_ledger", default=
 
 def _record(ledger: Ledger, outcome: str, reason: str, patients: object) -> None:
     actor = ledger.actor
+    imported = bool(actor.imported_as)
     append(
         Record(
-            actor_id=actor.user_id,
-            actor=actor.username,
-            role=actor.role,
+            actor_id=None if imported else actor.user_id,
+            actor=actor.imported_as or actor.username,
+            role=SYSTEM_ROLE if imported else actor.role,
             establishment_id=actor.establishment_id,
             action=ledger.action,
             outcome=outcome,
@@ -112,6 +122,7 @@ def boundary(actor: Actor, action: str) -> Iterator[Ledger]:
         with vault_scope.opening_scope():
             yield ledger
             _record(ledger, Outcome.ALLOWED, ledger.reason, ledger.exposed)
+            GUARD_DECISIONS.labels("allowed").inc()
     finally:
         _current.reset(token)
 
@@ -119,6 +130,13 @@ def boundary(actor: Actor, action: str) -> Iterator[Ledger]:
 def record_refusal(actor: Actor, action: str, refusal: Refused) -> None:
     """Writes the refusal in its own transaction (the refused work was rolled back); a
     containment also locks the account, ends its sessions and alerts."""
+    GUARD_DECISIONS.labels(
+        "contained"
+        if isinstance(refusal, Contained)
+        else "step_up"
+        if isinstance(refusal, StepUp)
+        else "refused"
+    ).inc()
     if isinstance(refusal, Contained):
         from .containment import contain
 
@@ -152,6 +170,11 @@ def refusals_in_last_hour(user_id: int) -> int:
     ).count()
 
 
+def current_ledger() -> Ledger | None:
+    """The ledger of the guarded unit of work under way, if any."""
+    return _current.get()
+
+
 def ledger_for(actor: Actor) -> Ledger:
     ledger = _current.get()
     if ledger is None or ledger.actor != actor:
@@ -165,14 +188,27 @@ def opened_through(actor: Actor, patient_id: str) -> str:
 
 
 def require(actor: Actor, capability: Capability) -> Ledger:
+    """The current request's ledger, if the actor's role may do this and a security officer
+    approved the account: an account waiting for approval does nothing at all."""
     ledger = ledger_for(actor)
     if not role_may(actor.role, capability):
         raise Refused(f"role {actor.role} lacks {capability}", not_found=False)
+    if not (actor.approved or actor.is_system):
+        raise Refused("account not approved by a security officer yet", not_found=False)
     return ledger
 
 
-def _reaches(actor: Actor, subject: Subject) -> bool:
-    return actor.is_system or bool(actor.establishment_ids & subject.establishment_ids)
+def reach_of(actor: Actor, capability: Capability) -> frozenset[int]:
+    """The establishments whose patients the actor may find and open (counted, outside its
+    relationships) for this capability: its own, or for the desk's and the practitioners'
+    finding and booking, every establishment of its groups (one identity across the group)."""
+    if actor.role in GROUP_ROLES and capability in GROUP_CAPABILITIES:
+        return actor.establishment_ids | actor.group_establishment_ids
+    return actor.establishment_ids
+
+
+def _reaches(actor: Actor, subject: Subject, capability: Capability) -> bool:
+    return actor.is_system or bool(reach_of(actor, capability) & subject.establishment_ids)
 
 
 def check_canaries(subjects: Iterable[Subject]) -> None:
@@ -196,15 +232,23 @@ def _decide(
     """Canaries, relationships, reach and budget for subjects about to be handed over."""
     actor = ledger.actor
     check_canaries(subjects)
+    if not (actor.approved or actor.is_system):
+        # Not even through a relationship: a desk window, a unit's admissions or a
+        # laboratory's orders come with a membership, which is not approved yet either.
+        return []
     kinds = relationships.kinds_for(actor, [s.patient_id for s in subjects], capability)
-    # Outside its relationships an account reaches its establishments' patients, and only
-    # once a security officer approved it.
-    allowed = [
-        s
-        for s in subjects
-        if s.patient_id in kinds or (_reaches(actor, s) and (actor.approved or actor.is_system))
-    ]
+    # Outside its relationships an account reaches its establishments' patients.
+    allowed = [s for s in subjects if s.patient_id in kinds or _reaches(actor, s, capability)]
     outside = [s.patient_id for s in allowed if s.patient_id not in kinds]
+    if outside and actor.role in DESK_ROLES:
+        # A caller asking about an appointment weeks ahead, here: the desk's own work, within
+        # the same hourly and daily bound as the acts that explain a look.
+        upcoming = relationships.upcoming(actor, outside)
+        for patient in budgets.admit_explained(
+            actor, [p for p in outside if p in upcoming and p not in ledger.exposed], by="upcoming"
+        ):
+            kinds[patient] = RelationshipKind.UPCOMING
+        outside = [p for p in outside if p not in kinds]
     _charge(actor, [p for p in outside if p not in ledger.exposed], misses)
     for subject in allowed:
         hand_over(ledger, subject, kinds.get(subject.patient_id, OUTSIDE))
@@ -226,6 +270,29 @@ def admit_one(actor: Actor, capability: Capability, subject: Subject | None) -> 
             "no relationship and outside the actor's establishments", patients=[subject.patient_id]
         )
     return subject
+
+
+def admit_existence(actor: Actor, capability: Capability, subjects: Iterable[Subject]) -> None:
+    """An answer that tells that these people exist without showing them (a count of
+    look-alikes, a warning): decided and counted like a search that found them, canaries
+    included, and recorded; nothing of them is opened. Guessing identities through such an
+    answer costs the same budget as guessing them through a search."""
+    ledger = require(actor, capability)
+    found = list(subjects)
+    check_canaries(found)
+    if not found:
+        return
+    if not (actor.approved or actor.is_system):
+        raise Refused("account not approved by a security officer yet", not_found=False)
+    kinds = relationships.kinds_for(actor, [s.patient_id for s in found], capability)
+    outside = [
+        s.patient_id
+        for s in found
+        if s.patient_id not in kinds and s.patient_id not in ledger.exposed
+    ]
+    _charge(actor, outside)
+    for subject in found:
+        ledger.exposed.setdefault(subject.patient_id, kinds.get(subject.patient_id, "existence"))
 
 
 def admit_new(actor: Actor, capability: Capability, patient_id: str, establishment_id: int) -> None:
@@ -288,7 +355,7 @@ def admit_matching(
     budget) and handed over, up to `limit`; a search that finds nobody is charged as a miss.
     Returns the matches and whether more were left out."""
     ledger = require(actor, capability)
-    reachable = [s for s in subjects if _reaches(actor, s)]
+    reachable = [s for s in subjects if _reaches(actor, s, capability)]
     found = match_candidates(reachable, matches, limit)
     more = len(found) > limit
     return _decide(ledger, found[:limit], capability, misses=0 if found else 1), more

@@ -14,10 +14,18 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from . import relationships
+from . import approvals, relationships
 from .actors import Actor, check_second_factor
 from .boundary import Contained, Refused, Subject, check_canaries, require
-from .models import Alert, AlertKind, BreakGlass, BreakGlassReason, RelationshipKind
+from .models import (
+    AccessChange,
+    Alert,
+    AlertKind,
+    BreakGlass,
+    BreakGlassReason,
+    ChangeKind,
+    RelationshipKind,
+)
 from .policy import BREAK_GLASS_HOURS, BREAK_GLASS_PER_DAY, STEP_UP_MINUTES, Capability
 
 
@@ -40,7 +48,10 @@ def _label(reason: str) -> str:
 
 def open_break_glass(
     *, actor: Actor, subject: Subject | None, reason: str, explanation: str, token: str
-) -> BreakGlass:
+) -> BreakGlass | None:
+    """Opens the patient at once within the actor's establishments. A patient none of them
+    knows is a wider reach: the opening waits for an independent security officer (None is
+    returned; the approval opens it)."""
     ledger = require(actor, Capability.BREAK_GLASS)
     if subject is None:
         raise Refused("no such patient")
@@ -54,19 +65,48 @@ def open_break_glass(
     ).count()
     if recent >= BREAK_GLASS_PER_DAY:
         raise Contained(f"break-the-glass: more than {BREAK_GLASS_PER_DAY} in a day")
-    opening = BreakGlass.objects.create(
+    if not (actor.establishment_ids & subject.establishment_ids):
+        approvals.ask_own(
+            actor=actor,
+            kind=ChangeKind.BREAK_GLASS_OUTSIDE,
+            payload={
+                "patient": subject.patient_id,
+                "reason": reason,
+                "explanation": explanation.strip(),
+                "request_id": actor.request_id,
+            },
+            summary=f"{actor.username}: {_label(reason)}",
+        )
+        return None
+    opening = _open(
         user_id=actor.user_id,
         patient_id=subject.patient_id,
         reason=reason,
         explanation=explanation.strip(),
-        opened_at=now,
-        expires_at=now + datetime.timedelta(hours=BREAK_GLASS_HOURS),
         request_id=actor.request_id,
     )
+    ledger.exposed[subject.patient_id] = "break_glass_opened"
+    ledger.reason = f"break the glass ({reason})"
+    return opening
+
+
+def _open(
+    *, user_id: int | None, patient_id: str, reason: str, explanation: str, request_id: str
+) -> BreakGlass:
+    now = timezone.now()
+    opening = BreakGlass.objects.create(
+        user_id=user_id,
+        patient_id=patient_id,
+        reason=reason,
+        explanation=explanation,
+        opened_at=now,
+        expires_at=now + datetime.timedelta(hours=BREAK_GLASS_HOURS),
+        request_id=request_id,
+    )
     relationships.relate(
-        patient_id=subject.patient_id,
+        patient_id=patient_id,
         kind=RelationshipKind.BREAK_GLASS,
-        user_id=actor.user_id,
+        user_id=user_id,
         source=f"break_glass:{opening.pk}",
         starts_at=now,
         ends_at=opening.expires_at,
@@ -74,14 +114,27 @@ def open_break_glass(
     Alert.objects.create(
         kind=AlertKind.BREAK_GLASS,
         at=now,
-        account_id=actor.user_id,
-        patient_id=subject.patient_id,
-        detail=f"{_label(reason)}: {explanation.strip()}",
-        request_id=actor.request_id,
+        account_id=user_id,
+        patient_id=patient_id,
+        detail=f"{_label(reason)}: {explanation}",
+        request_id=request_id,
     )
-    ledger.exposed[subject.patient_id] = "break_glass_opened"
-    ledger.reason = f"break the glass ({reason}): {explanation.strip()}"
     return opening
+
+
+def _apply_outside(change: AccessChange) -> None:
+    """Approved: the opening starts now, for the usual few hours, and is reviewed as usual."""
+    payload = change.payload
+    _open(
+        user_id=change.account_id,
+        patient_id=payload["patient"],
+        reason=payload["reason"],
+        explanation=payload["explanation"],
+        request_id=payload.get("request_id", ""),
+    )
+
+
+approvals.register(ChangeKind.BREAK_GLASS_OUTSIDE, _apply_outside)
 
 
 def step_up(*, actor: Actor, reason: str, token: str) -> datetime.datetime:

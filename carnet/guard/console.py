@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from . import approvals
 from .actors import Actor
 from .boundary import Refused, require
 from .containment import release
@@ -63,13 +64,15 @@ def acknowledge(*, actor: Actor, alert_id: int) -> None:
     ledger.reason = f"alert {alert_id} acknowledged"
 
 
-def unlock(*, actor: Actor, user_id: int, reason: str) -> None:
+def unlock(*, actor: Actor, user_id: int, reason: str, token: str = "") -> None:
+    """Unlocking gives access back: an independent security officer, with the second factor."""
     ledger = require(actor, Capability.SECURITY_CONSOLE)
     _not_self(actor, user_id)
     if not Containment.objects.filter(user_id=user_id, released_at__isnull=True).exists():
         raise Refused("no such locked account")
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the account can be unlocked.")})
+    approvals.check_decider(actor, user_id, token=token)
     release(user_id=user_id, by=actor, reason=reason.strip())
     username = get_user_model().objects.values_list("username", flat=True).get(pk=user_id)
     ledger.reason = f"unlocked {username}: {reason.strip()}"

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from carnet.audit.chain import Record, append
 from carnet.audit.models import Outcome
+from carnet.metrics import CONTAINMENTS
 
 from .actors import Actor
 from .models import Alert, AlertKind, Containment, TrackedSession
@@ -74,6 +75,7 @@ def contain(
 ) -> None:
     touched = [str(p) for p in patients]
     now = timezone.now()
+    CONTAINMENTS.inc()
     with transaction.atomic():
         if actor.user_id is not None:
             get_user_model().objects.filter(pk=actor.user_id).update(is_active=False)

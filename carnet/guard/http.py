@@ -8,6 +8,7 @@ of the response, and a refusal is recorded after the rollback.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render, resolve_url
 
 from carnet.vault.keys import Shredded
@@ -46,6 +47,21 @@ class RequestIdMiddleware:
         return response
 
 
+# The methods Carnet answers; TRACE (which echoes a request back, cookies included), CONNECT
+# and anything unknown are refused before any view.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class MethodMiddleware:
+    def __init__(self, get_response: View) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in METHODS:
+            return HttpResponseNotAllowed(METHODS)
+        return self.get_response(request)
+
+
 class SecurityHeadersMiddleware:
     """Headers Django does not set itself. Pages are never cached: they may carry patients."""
 
@@ -64,6 +80,14 @@ class SecurityHeadersMiddleware:
 
 
 STEP_UP_SESSION_KEY = "carnet_step_up_until"
+# A security officer who confirmed the second factor decides without typing it again for a few
+# minutes (GitHub's "sudo mode"): a code is accepted once, and approvals come in series.
+SECOND_FACTOR_SESSION_KEY = "carnet_second_factor_until"
+SECOND_FACTOR_FRESH_SECONDS = 600
+
+
+def confirm_second_factor(request: HttpRequest) -> None:
+    request.session[SECOND_FACTOR_SESSION_KEY] = time.time() + SECOND_FACTOR_FRESH_SECONDS
 
 
 def _in_portal(request: HttpRequest) -> bool:
@@ -82,6 +106,11 @@ def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
         request.__dict__.pop("_carnet_actor", None)
         return render(request, "guard/contained.html", base, status=403)
     if isinstance(refusal, StepUp):
+        if request.method == "POST":
+            # The user keeps their place: the confirmation appears where the answer would
+            # have (the desk's booking panel, say), carrying what was posted, and replays it
+            # once confirmed; the caller's details are not typed twice.
+            return render(request, "web/step_up.html", step_up_context(request), status=200)
         target = resolve_url("web:step_up") + "?" + urlencode({"next": request.get_full_path()})
         if request.htmx:  # type: ignore[attr-defined]
             return HttpResponse(status=204, headers={"HX-Redirect": target})
@@ -90,6 +119,47 @@ def refusal_response(request: HttpRequest, refusal: Refused) -> HttpResponse:
     offer = _break_glass_url(request) if refusal.not_found else ""
     context = {**base, "not_found": refusal.not_found, "break_glass_url": offer}
     return render(request, "guard/refused.html", context, status=status)
+
+
+# Posted fields carried through the step-up page, under this prefix, to be posted again.
+REPLAY_PREFIX = "replay__"
+
+
+def step_up_context(request: HttpRequest) -> dict[str, Any]:
+    """What the step-up form needs to send the user back where they were, with what they had
+    posted (never the CSRF token: the page's own is used)."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    if (
+        request.method == "POST"
+        and request.resolver_match
+        and (request.resolver_match.url_name != "step_up")
+    ):
+        next_url = request.get_full_path()
+        fields = [
+            (name, value)
+            for name in request.POST
+            if name != "csrfmiddlewaretoken"
+            for value in request.POST.getlist(name)
+        ]
+    else:
+        next_url = request.POST.get("next") or request.GET.get("next") or "/"
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+            next_url = "/"
+        fields = [
+            (name[len(REPLAY_PREFIX) :], value)
+            for name in request.POST
+            if name.startswith(REPLAY_PREFIX)
+            for value in request.POST.getlist(name)
+        ]
+    target = request.headers.get("HX-Target") or request.POST.get("target", "")
+    return {
+        "next": next_url,
+        "replay": [(REPLAY_PREFIX + name, value) for name, value in fields],
+        "replay_fields": fields,
+        "target": target if target.replace("-", "").replace("_", "").isalnum() else "",
+        "partial": bool(request.htmx),  # type: ignore[attr-defined]
+    }
 
 
 def erased_response(request: HttpRequest) -> HttpResponse:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import StringIO
 
+from carnet.audit import verify
+from carnet.audit.chain import canonical, entry_hash
 from carnet.audit.models import AuditEntry, AuditSubject
 
 from .actors import Actor
@@ -37,6 +39,10 @@ CHART_FIELDS = (
     "clinical_notes",
     "prescriptions",
     "document_titles",
+    "allergies",
+    "problems",
+    "current_medications",
+    "vital_signs",
 )
 # What each action hands over: the fields a notification must name. An action not listed
 # takes the fields of its longest listed prefix (a new page of a domain is never reported
@@ -61,6 +67,13 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
     "scheduling.": (*NAME_FIELDS, "appointments"),
     "sharing.": (*NAME_FIELDS, "shared_items"),
     "exports.": IDENTITY_FIELDS,
+    # Each role's lists of the day (the dashboard loads them as pages of their own).
+    "lists.": NAME_FIELDS,
+    "lists.census": (*NAME_FIELDS, "sex", "birth_date", "encounters", "laboratory_orders"),
+    "lists.day": (*NAME_FIELDS, "appointments"),
+    "lists.desk_day": (*NAME_FIELDS, "appointments"),
+    "lists.results": (*NAME_FIELDS, "laboratory_results"),
+    "lists.acknowledge": (*NAME_FIELDS, "laboratory_results"),
 }
 
 
@@ -89,36 +102,41 @@ def exposure_report(
     start: datetime.datetime,
     end: datetime.datetime,
     progress: Callable[[int], None] | None = None,
+    unverified: list[int] | None = None,
 ) -> list[ExposedPatient]:
+    """Read from the account's entries themselves, each checked against its keyed hash: the
+    per-patient index rows are not trusted here (rows deleted or re-attributed in the database
+    change nothing). Entries whose hash fails are left out and their ids put in `unverified`."""
     require(actor, Capability.VIEW_AUDIT)
-    subjects = (
-        AuditSubject.objects.filter(actor_id=account_id, at__gte=start, at__lt=end)
-        .order_by("at")
-        .values_list("entry_id", "patient_id", "relationship", "at")
-    )
-    actions = dict(
+    entries = (
         AuditEntry.objects.filter(actor_id=account_id, at__gte=start, at__lt=end)
         .exclude(outcome="refused")
-        .values_list("id", "action")
+        .order_by("at", "id")
+        .values_list(*verify.FIELDS)
     )
     found: dict[str, ExposedPatient] = {}
-    for count, (entry_id, patient_id, relationship, at) in enumerate(
-        subjects.iterator(chunk_size=5000), 1
-    ):
-        action = actions.get(entry_id)
-        if action is None:
+    for count, row in enumerate(entries.iterator(chunk_size=5000), 1):
+        if not intact(row):
+            if unverified is not None:
+                unverified.append(row[verify.ID])
             continue
-        key = str(patient_id)
-        row = found.setdefault(key, ExposedPatient(key, at, at))
-        row.last_seen = at
-        row.accesses += 1
-        row.actions.add(action)
-        if relationship:
-            row.relationships.add(relationship)
-        row.fields.update(fields_for(action))
+        action, at = row[7], row[2]
+        for patient, relationship in verify.parse_patients(row[verify.PATIENTS]):
+            item = found.setdefault(patient, ExposedPatient(patient, at, at))
+            item.last_seen = at
+            item.accesses += 1
+            item.actions.add(action)
+            if relationship:
+                item.relationships.add(relationship)
+            item.fields.update(fields_for(action))
         if progress and count % 1000 == 0:
             progress(1000)
     return sorted(found.values(), key=lambda r: r.first_seen)
+
+
+def intact(row: tuple) -> bool:
+    """An entry row (verify.FIELDS) as its keyed hash says it was written."""
+    return entry_hash(row[14], canonical(*row[:14])) == row[verify.HASH]
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,7 @@ class Access:
     relationship: str
     reason: str
     outcome: str
+    entry_id: int = 0
 
 
 def access_history(*, actor: Actor, patient_id: str, limit: int = 500) -> Iterator[Access]:
@@ -141,20 +160,33 @@ def access_history(*, actor: Actor, patient_id: str, limit: int = 500) -> Iterat
 
 
 def _history(patient_id: str, limit: int) -> Iterator[Access]:
-    subjects = AuditSubject.objects.filter(patient_id=patient_id).order_by("-at")[:limit]
-    relationship_of = {s.entry_id: s.relationship for s in subjects}
-    entries = AuditEntry.objects.filter(id__in=relationship_of).order_by("-at")
-    for entry in entries:
+    """The index finds the entries; each entry, checked against its keyed hash, must name the
+    patient itself, or the row is not believed."""
+    entry_ids = (
+        AuditSubject.objects.filter(patient_id=patient_id)
+        .order_by("-at")
+        .values_list("entry_id", flat=True)[:limit]
+    )
+    rows = (
+        AuditEntry.objects.filter(id__in=list(entry_ids))
+        .order_by("-at", "-id")
+        .values_list(*verify.FIELDS)
+    )
+    for row in rows:
+        named = dict(verify.parse_patients(row[verify.PATIENTS]))
+        if patient_id not in named or not intact(row):
+            continue
         yield Access(
-            at=entry.at,
-            actor_id=entry.actor_id,
-            actor=entry.actor,
-            role=entry.role,
-            establishment_id=entry.establishment_id,
-            action=entry.action,
-            relationship=relationship_of[entry.id],
-            reason=entry.reason,
-            outcome=entry.outcome,
+            at=row[2],
+            actor_id=row[3],
+            actor=row[4],
+            role=row[5],
+            establishment_id=row[6],
+            action=row[7],
+            relationship=named[patient_id],
+            reason=row[11],
+            outcome=row[8],
+            entry_id=row[verify.ID],
         )
 
 
@@ -233,6 +265,9 @@ class OwnAccess:
     relationship: str
     outcome: str
     outside_rpps: str = ""
+    # The audit entry behind the line (what a report of the line names) and who acted.
+    entry_id: int = 0
+    actor_id: int | None = None
 
     @property
     def role_label(self) -> str:
@@ -275,6 +310,8 @@ def own_access_history(*, actor: Actor, patient_id: str, limit: int = 200) -> li
                 outside_rpps=access.actor.removeprefix("outside:")
                 if access.actor.startswith("outside:")
                 else "",
+                entry_id=access.entry_id,
+                actor_id=access.actor_id,
             )
         )
     return lines

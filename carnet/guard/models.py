@@ -16,6 +16,14 @@ class RelationshipKind(models.TextChoices):
     SHARE = "share", _("Explicit share")
     SELF = "self", _("The patient")
     BREAK_GLASS = "break_glass", _("Break the glass")
+    # A patient the account created itself, for a few days.
+    CREATED = "created", _("Created by the account")
+    # A patient found outside any relationship, then booked, admitted, ordered for... by the
+    # same account within minutes: the act explains the look (bounded, see policy).
+    FOLLOW_UP = "follow_up", _("Follow-up of one's own booking, admission or order")
+    # The desk answering about an appointment booked here, weeks ahead (before its window):
+    # not stored, decided at each request, bounded like a follow-up.
+    UPCOMING = "upcoming", _("Appointment to come in the establishment")
 
 
 OUTSIDE = "outside"
@@ -91,9 +99,16 @@ class Exposure(models.Model):
     patient_id = models.UUIDField(null=True)
     at = models.DateTimeField()
     request_id = models.CharField(max_length=64)
+    # The act of care that explained it minutes later (a booking, an admission...): then it
+    # no longer counts, and the patient is in a follow-up relationship with the account.
+    explained_by = models.CharField(max_length=64, blank=True, default="")
+    explained_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "at"], name="guard_exposure_user_at")]
+        indexes = [
+            models.Index(fields=["user", "at"], name="guard_exposure_user_at"),
+            models.Index(fields=["user", "explained_at"], name="guard_exposure_explained"),
+        ]
 
 
 class BudgetCounter(models.Model):
@@ -110,6 +125,8 @@ class Window(models.TextChoices):
     HOUR = "hour", _("hour")
     DAY = "day", _("day")
     WEEK = "week", _("week")
+    MONTH = "month", _("month (30 days)")
+    YEAR = "year", _("year")
 
 
 class BudgetRule(models.Model):
@@ -149,6 +166,8 @@ class AlertKind(models.TextChoices):
     CONTAINMENT = "containment", _("Account contained")
     CANARY = "canary", _("Canary record touched")
     BREAK_GLASS = "break_glass", _("Break the glass")
+    # A patient, on the portal, does not recognise a line of their access history.
+    PATIENT_REPORT = "patient_report", _("Access not recognised by the patient")
 
 
 class Alert(models.Model):
@@ -166,6 +185,27 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True)
 
 
+class AccessReport(models.Model):
+    """A line of a patient's access history (one audit entry) that the patient says they do
+    not recognise: reported once, each report an alert to the security officers."""
+
+    patient_id = models.UUIDField()
+    entry_id = models.BigIntegerField()
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField()
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient_id", "entry_id"], name="guard_access_report_once"
+            )
+        ]
+        indexes = [models.Index(fields=["reported_by", "at"], name="guard_report_by_at")]
+
+
 class TrackedSession(models.Model):
     """The sessions of an account, so that containment can end every one of them."""
 
@@ -180,6 +220,7 @@ class ChangeKind(models.TextChoices):
     MEMBERSHIP = "membership", _("New membership")
     SECOND_FACTOR_RESET = "second_factor_reset", _("Second-factor reset")
     BUDGET_RAISE = "budget_raise", _("Exposure budget raise")
+    BREAK_GLASS_OUTSIDE = "break_glass_outside", _("Break the glass outside one's establishments")
 
 
 class ChangeStatus(models.TextChoices):
@@ -198,8 +239,9 @@ class AccessChange(models.Model):
     )
     payload = models.JSONField(default=dict)
     summary = models.CharField(max_length=300)
+    # Empty when the installation's operator asked, from the command line.
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     requested_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=ChangeStatus.choices, default="pending")
@@ -210,7 +252,10 @@ class AccessChange(models.Model):
     note = models.TextField(blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "requested_at"], name="guard_change_status")]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="guard_change_status"),
+            models.Index(fields=["account", "status"], name="guard_change_account"),
+        ]
 
 
 class AccountBudget(models.Model):

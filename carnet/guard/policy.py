@@ -51,6 +51,9 @@ class Capability(StrEnum):
     PRESCRIBE = "clinical.prescribe"
     ADD_DOCUMENT = "clinical.document"
     OPEN_SENSITIVE = "clinical.sensitive"
+    RECORD_ALLERGY = "clinical.allergy"
+    RECORD_VITALS = "clinical.vitals"
+    RECORD_PROBLEM = "clinical.problem"
     ORDER_LAB = "lab.order"
     LAB_WORK = "lab.work"
     VALIDATE_LAB = "lab.validate"
@@ -73,6 +76,8 @@ _CARING = {
     Capability.WRITE_NOTE,
     Capability.ADD_DOCUMENT,
     Capability.OPEN_SENSITIVE,
+    Capability.RECORD_ALLERGY,
+    Capability.RECORD_VITALS,
 }
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -85,6 +90,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.BOOK_APPOINTMENT,
             *_CARING,
             Capability.PRESCRIBE,
+            Capability.RECORD_PROBLEM,
             Capability.ORDER_LAB,
             Capability.DECLARE_DEATH,
             Capability.SHARE_OUTSIDE,
@@ -127,6 +133,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.APPLY_RETENTION,
             Capability.MANAGE_KEYS,
             Capability.MERGE_IDENTITIES,
+            # The operator's commands ask for accounts (security officers first); a security
+            # officer still approves each.
+            Capability.MANAGE_ACCOUNTS,
         }
     ),
 }
@@ -138,20 +147,43 @@ def role_may(role: str, capability: Capability) -> bool:
 
 # Exposure budgets: distinct patients outside any care relationship, per account, per sliding
 # window: (soft, hard). Past soft: step-up (second factor again, and a reason). Past hard:
-# containment. The week's hard limit is what a slow scraper meets; an establishment can only
-# tighten these (BudgetRule), a raise for one account goes through a security officer.
-WINDOWS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
-_CLINICAL_BUDGET = {"hour": (6, 10), "day": (10, 15), "week": (15, 20)}
-_DESK_BUDGET = {"hour": (10, 15), "day": (14, 18), "week": (18, 20)}
-_NO_BUDGET = {"hour": (0, 0), "day": (0, 0), "week": (0, 0)}
+# containment. The month's and the year's hard limits are what a slow scraper meets (two a
+# day for a year is stopped at the month's 30, a few a month at the year's 40); an
+# establishment can only tighten these (BudgetRule), a raise for one account goes through a
+# security officer.
+DAY = 86400
+WINDOWS = {"hour": 3600, "day": DAY, "week": 7 * DAY, "month": 30 * DAY, "year": 365 * DAY}
+_CLINICAL_BUDGET = {
+    "hour": (6, 10),
+    "day": (10, 15),
+    "week": (15, 20),
+    "month": (22, 30),
+    "year": (32, 40),
+}
+_DESK_BUDGET = {
+    "hour": (10, 15),
+    "day": (14, 18),
+    "week": (18, 20),
+    "month": (22, 30),
+    "year": (32, 40),
+}
+_NO_BUDGET = {window: (0, 0) for window in WINDOWS}
 DEFAULT_BUDGETS: dict[str, dict[str, tuple[int, int]]] = {
     Role.PRACTITIONER: _CLINICAL_BUDGET,
     Role.NURSE: _CLINICAL_BUDGET,
     Role.LAB_TECHNICIAN: _CLINICAL_BUDGET,
     Role.SECRETARY: _DESK_BUDGET,
 }
-# Searches that find nobody: guessing names and birth dates is how a search is enumerated.
-MISS_BUDGET = {"hour": (10, 20), "day": (20, 30), "week": (30, 40)}
+# Searches that find nobody leak no one, but guessing names and birth dates by the thousand is
+# how a search is enumerated: a separate, much wider bar (containment only, no step-up), set
+# from bench/workday (a desk's busiest simulated hour misses about 10 times, its day 40).
+ENUMERATION_BAR = {"hour": 60, "day": 200, "week": 500}
+# What a booking, an admission, an order... explains: the patient the actor exposed in the
+# minutes before the act becomes a care relationship (not counted), for so many days; at most
+# so many patients an hour and a day, so that fake appointments cannot launder a scrape.
+EXPLAINED_WITHIN_MINUTES = 30
+FOLLOW_UP_DAYS = 7
+EXPLAINED_AT_MOST = {"hour": 25, "day": 100}
 # Break-the-glass openings per account and day before the account is contained.
 BREAK_GLASS_PER_DAY = 3
 BREAK_GLASS_HOURS = 4
@@ -172,6 +204,13 @@ DESK_WINDOW_AFTER_DAYS = 1
 # an order opens neither the identity page nor the chart to them, nor to the desk.
 LAB_ROLES = frozenset({Role.LAB_TECHNICIAN})
 LAB_CAPABILITIES = frozenset({Capability.LAB_WORK, Capability.VALIDATE_LAB})
+
+
+# Roles that find, and book, the group's patients wherever they were first known (one
+# identity across the group: never a duplicate made at the clinic's desk), for these acts
+# only: the booking registers the patient here, and only then do its pages open here.
+GROUP_ROLES = frozenset({Role.SECRETARY, Role.PRACTITIONER})
+GROUP_CAPABILITIES = frozenset({Capability.SEARCH_IDENTITY, Capability.BOOK_APPOINTMENT})
 
 
 def default_budget(role: str) -> dict[str, tuple[int, int]]:

@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from django.db.models import Q
 from django.utils import timezone
 
+from . import budgets
 from .actors import Actor
 from .models import CareRelationship, RelationshipKind
 from .policy import (
     DESK_ROLES,
     DESK_WINDOW_AFTER_DAYS,
     DESK_WINDOW_BEFORE_DAYS,
+    FOLLOW_UP_DAYS,
     LAB_CAPABILITIES,
     LAB_ROLES,
 )
@@ -56,6 +58,26 @@ def kinds_for(
     return found
 
 
+UPCOMING_DAYS = 180
+
+
+def upcoming(actor: Actor, patient_ids: Iterable[str]) -> set[str]:
+    """The patients with an appointment to come at one of the actor's establishments whose desk
+    window has not opened yet (within six months)."""
+    ids = list(patient_ids)
+    if not ids or not actor.establishment_ids:
+        return set()
+    now = timezone.now()
+    rows = CareRelationship.objects.filter(
+        kind=RelationshipKind.APPOINTMENT,
+        establishment_id__in=actor.establishment_ids,
+        patient_id__in=ids,
+        starts_at__gt=now,
+        starts_at__lte=now + datetime.timedelta(days=UPCOMING_DAYS),
+    ).values_list("patient_id", flat=True)
+    return {str(p) for p in rows}
+
+
 def relate(
     *,
     patient_id: object,
@@ -68,7 +90,7 @@ def relate(
     ends_at: datetime.datetime | None = None,
 ) -> CareRelationship:
     """Records a relationship (domains call this as care happens)."""
-    return CareRelationship.objects.create(
+    made = CareRelationship.objects.create(
         patient_id=uuid.UUID(str(patient_id)),
         user_id=user_id,
         unit_id=unit_id,
@@ -77,6 +99,47 @@ def relate(
         source=source,
         starts_at=starts_at or timezone.now(),
         ends_at=ends_at,
+    )
+    _explains([str(patient_id)], kind, source)
+    return made
+
+
+# The acts of care whose birth explains what the acting account looked at just before.
+_EXPLAINING = frozenset(
+    {
+        RelationshipKind.APPOINTMENT,
+        RelationshipKind.ENCOUNTER,
+        RelationshipKind.ADMISSION,
+        RelationshipKind.LAB_ORDER,
+        RelationshipKind.TREATING_DOCTOR,
+    }
+)
+
+
+def _explains(patient_ids: list[str], kind: str, source: str) -> None:
+    """A booking, an admission, an order... made in this request explains the patient the
+    same account exposed outside any relationship in the minutes before (found by a search
+    to be booked, say): that look is no longer counted, and the account follows the patient
+    for a few days. Bounded per hour and day (guard.policy)."""
+    if kind not in _EXPLAINING:
+        return
+    from .boundary import current_ledger
+
+    ledger = current_ledger()
+    if ledger is None or ledger.actor.user_id is None or ledger.actor.is_system:
+        return
+    explained = budgets.explain(ledger.actor, patient_ids, by=source or kind)
+    now = timezone.now()
+    CareRelationship.objects.bulk_create(
+        CareRelationship(
+            patient_id=uuid.UUID(patient),
+            user_id=ledger.actor.user_id,
+            kind=RelationshipKind.FOLLOW_UP,
+            source=(source or kind)[:64],
+            starts_at=now,
+            ends_at=now + datetime.timedelta(days=FOLLOW_UP_DAYS),
+        )
+        for patient in explained
     )
 
 
@@ -126,7 +189,7 @@ def relate_desk_many(
 ) -> None:
     """(patient id, establishment id, appointment start, appointment end) rows: the desk's
     relationships around appointments."""
-    CareRelationship.objects.bulk_create(
+    made = CareRelationship.objects.bulk_create(
         CareRelationship(
             patient_id=patient,
             establishment_id=establishment,
@@ -137,3 +200,4 @@ def relate_desk_many(
         )
         for patient, establishment, start, end in rows
     )
+    _explains([str(r.patient_id) for r in made], RelationshipKind.APPOINTMENT, source)

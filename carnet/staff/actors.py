@@ -8,8 +8,9 @@ import time
 from django.http import HttpRequest
 
 from carnet.guard.actors import Actor
-from carnet.guard.http import STEP_UP_SESSION_KEY, client_ip
+from carnet.guard.http import SECOND_FACTOR_SESSION_KEY, STEP_UP_SESSION_KEY, client_ip
 from carnet.guard.policy import Role
+from carnet.organisations.models import Establishment
 
 from .models import Membership
 from .second_factor import confirmed_device
@@ -24,30 +25,46 @@ def actor_from_request(request: HttpRequest) -> Actor | None:
         return None
     if not user.is_verified() and not _patient_without_second_factor(user):
         return None
+    now = time.time()
     actor = actor_for_account(
-        user, request, stepped_up=request.session.get(STEP_UP_SESSION_KEY, 0) > time.time()
+        user,
+        request,
+        stepped_up=request.session.get(STEP_UP_SESSION_KEY, 0) > now,
+        second_factor_fresh=request.session.get(SECOND_FACTOR_SESSION_KEY, 0) > now,
     )
     request._carnet_actor = actor  # type: ignore[attr-defined]
     return actor
 
 
-def actor_for_account(account: object, request: HttpRequest, *, stepped_up: bool) -> Actor:
+def actor_for_account(
+    account: object, request: HttpRequest, *, stepped_up: bool, second_factor_fresh: bool = False
+) -> Actor:
     """The Actor of an account already authenticated (session, or an API token), with its
     memberships, in this request."""
     memberships = list(
-        Membership.objects.filter(user=account).values_list("establishment_id", "unit_id")
+        Membership.objects.filter(user=account).values_list(
+            "establishment_id", "unit_id", "establishment__group_id"
+        )
+    )
+    groups = {g for _, _, g in memberships}
+    group_places = (
+        frozenset(Establishment.objects.filter(group_id__in=groups).values_list("pk", flat=True))
+        if groups
+        else frozenset()
     )
     return Actor(
         user_id=account.pk,  # type: ignore[attr-defined]
         username=account.username,  # type: ignore[attr-defined]
         role=account.role,  # type: ignore[attr-defined]
-        establishment_ids=frozenset(e for e, _ in memberships),
-        unit_ids=frozenset(u for _, u in memberships if u is not None),
+        establishment_ids=frozenset(e for e, _, _ in memberships),
+        unit_ids=frozenset(u for _, u, _ in memberships if u is not None),
+        group_establishment_ids=group_places,
         request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request),
         verified=True,
         approved=account.access_approved,  # type: ignore[attr-defined]
         stepped_up=stepped_up,
+        second_factor_fresh=second_factor_fresh,
     )
 
 

@@ -54,3 +54,28 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.establishment}"
+
+
+class EnrolmentPurpose(models.TextChoices):
+    ACCOUNT = "account", _("Password and second factor of a new account")
+    SECOND_FACTOR = "second_factor", _("New second factor")
+
+
+class Enrolment(models.Model):
+    """A one-time way for an account's owner to set its password and second factor: a link
+    e-mailed to the account's address once a security officer approved the account (or the
+    reset), or, for accounts the installation's operator made, the first sign-in. Whoever
+    created the account never learns either secret. The token is kept only as a digest."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolments")
+    purpose = models.CharField(max_length=16, choices=EnrolmentPurpose.choices)
+    # Empty for an enrolment at first sign-in (operator's accounts): no link exists.
+    digest = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    password_set_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at"], name="staff_enrolment_open")]

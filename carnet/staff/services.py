@@ -1,6 +1,8 @@
-"""Staff accounts: created by an administrator, effective for patients only once a security
-officer approved them; role changes, memberships and second-factor resets likewise wait for
-approval (four eyes, through the guard's approvals)."""
+"""Staff accounts. An administrator asks for an account, a role, a membership, a
+second-factor reset or a budget raise; an independent security officer approves
+(guard.approvals); the account's owner then sets the password and the second factor through a
+one-time link (staff.enrolment), so that the administrator never knows either. Accounts the
+installation's operator makes from the command line enrol at their first sign-in."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from carnet.guard.models import ChangeKind
 from carnet.guard.policy import WINDOWS, Role
 from carnet.organisations.models import Establishment, Unit
 
-from .models import Membership, Practitioner, User
+from . import enrolment
+from .models import EnrolmentPurpose, Membership, Practitioner, User
 
 
 @transaction.atomic
@@ -36,6 +39,9 @@ def create_account(
     email: str = "",
     approved: bool = False,
 ) -> User:
+    """The account itself, with its memberships. `password` is for the operator's accounts
+    (enrolled at first sign-in); an account asked for by an administrator has none until its
+    owner sets it through the enrolment link."""
     user = User(
         username=username,
         role=role,
@@ -44,8 +50,15 @@ def create_account(
         email=email,
         access_approved=approved,
     )
-    validate_password(password, user)
-    user.set_password(password)
+    if email and User.objects.filter(email__iexact=email).exists():
+        raise ValidationError(
+            {"email": _("Another account has this e-mail address: each person has their own.")}
+        )
+    if password:
+        validate_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
     for establishment in establishments:
@@ -58,12 +71,18 @@ def create_account(
         practitioner = Practitioner(user=user, rpps=rpps, specialty=specialty)
         practitioner.full_clean()
         practitioner.save()
+    if password:
+        enrolment.issue_at_sign_in(user)
     return user
 
 
-def request_account(*, actor: Actor, password: str, **fields: Any) -> User:
-    """An administrator creates an account; it opens no patient until approved."""
-    user = create_account(password=password, approved=False, **fields)
+def request_account(*, actor: Actor, **fields: Any) -> User:
+    """An account asked for by an administrator (or by the operator's command): it exists, can
+    do nothing, and has no password until a security officer approved it and its owner
+    followed the link sent to its e-mail address."""
+    if not fields.get("email"):
+        raise ValidationError({"email": _("The enrolment link is sent to this address.")})
+    user = create_account(password="", approved=False, **fields)
     approvals.ask(
         actor=actor,
         kind=ChangeKind.NEW_ACCOUNT,
@@ -73,6 +92,38 @@ def request_account(*, actor: Actor, password: str, **fields: Any) -> User:
         + ", ".join(e.name for e in fields.get("establishments", [])),
     )
     return user
+
+
+def approved_officer_exists() -> bool:
+    return User.objects.filter(
+        role=Role.SECURITY_OFFICER, access_approved=True, is_active=True
+    ).exists()
+
+
+def operator_account(*, actor: Actor, **fields: Any) -> tuple[User, str]:
+    """An account asked for by the installation's operator (`carnet staff add`). The very
+    first security officer is approved at once, since nobody could approve it, and its
+    enrolment link is returned for the operator to hand over; every other account waits for a
+    security officer like an administrator's request, and its link goes by e-mail."""
+    if not fields.get("email"):
+        raise ValidationError({"email": _("The enrolment link is sent to this address.")})
+    if approved_officer_exists():
+        return request_account(actor=actor, **fields), ""
+    if fields.get("role") != Role.SECURITY_OFFICER:
+        raise ValidationError(
+            _("Add the installation's first security officer first: it approves everything else.")
+        )
+    user = create_account(password="", approved=True, **fields)
+    return user, enrolment.issue_link(user, EnrolmentPurpose.ACCOUNT)
+
+
+def resend_link(*, actor: Actor, user: User) -> None:
+    """A new enrolment link for an approved account that never finished its enrolment (the
+    first one expired or was lost): to the same approved address, so it widens nothing."""
+    if not user.access_approved or user.has_usable_password():
+        raise ValidationError(_("This account has no enrolment to finish."))
+    token = enrolment.issue_link(user, EnrolmentPurpose.ACCOUNT)
+    enrolment.send_link(user, token, EnrolmentPurpose.ACCOUNT)
 
 
 def request_role(*, actor: Actor, user: User, role: str) -> None:
@@ -126,6 +177,9 @@ def request_budget_raise(*, actor: Actor, user: User, limits: dict[str, tuple[in
 
 def _apply_new_account(change: Any) -> None:
     User.objects.filter(pk=change.account_id).update(access_approved=True)
+    user = User.objects.get(pk=change.account_id)
+    token = enrolment.issue_link(user, EnrolmentPurpose.ACCOUNT)
+    enrolment.send_link(user, token, EnrolmentPurpose.ACCOUNT)
 
 
 def _apply_role(change: Any) -> None:
@@ -149,7 +203,13 @@ def _apply_membership(change: Any) -> None:
 
 
 def _apply_second_factor_reset(change: Any) -> None:
+    """The old device stops working at once; the owner sets up the new one through a link
+    sent to the account's address, confirming the password (whoever knows the password alone
+    cannot enrol a device of their own)."""
     TOTPDevice.objects.filter(user_id=change.account_id).delete()
+    user = User.objects.get(pk=change.account_id)
+    token = enrolment.issue_link(user, EnrolmentPurpose.SECOND_FACTOR)
+    enrolment.send_link(user, token, EnrolmentPurpose.SECOND_FACTOR)
 
 
 def register_appliers() -> None:

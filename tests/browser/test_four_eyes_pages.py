@@ -1,6 +1,7 @@
 """Asking for more, in a real browser: a secretary past her hourly exposure budget confirms with
 her second factor and a reason (step-up); an administrator's new account waits for a security
-officer at another desk; a bulk export asked by a secretary, approved by the officer, produced
+officer at another desk, who approves with her second factor, and its owner sets her password
+and second factor through the link she receives; a bulk export asked by a secretary, approved by the officer, produced
 once, downloaded encrypted and opened with the key shown once.
 
 Selectors use names, ids and URLs, never visible text: the pages are French by default and
@@ -14,6 +15,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
+from django.core import mail
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -31,7 +34,7 @@ from carnet.guard.policy import Role, default_budget
 from carnet.staff.models import User
 
 from ..factories import EstablishmentFactory, make_patient, totp_device
-from .signing import device_code, sign_in, sign_in_enrolling, staff_account
+from .signing import code_from_secret, device_code, sign_in, sign_in_enrolling, staff_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -119,6 +122,9 @@ def test_a_secretary_past_her_soft_limit_confirms_and_goes_on(page, live_server,
 
 
 def test_a_new_account_waits_for_the_security_officer(page, other_page, live_server, shoot):
+    """The administrator asks (no password: he never knows one), the security officer reads
+    who, what and where, and approves with the code of her phone; the new secretary receives
+    the one-time link, chooses her password, sets up her second factor, and signs in."""
     establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
     admin = staff_account("a.roux", Role.ADMINISTRATOR, establishment, last_name="Roux")
     officer = staff_account(
@@ -127,12 +133,14 @@ def test_a_new_account_waits_for_the_security_officer(page, other_page, live_ser
     admin_device, officer_device = totp_device(admin), totp_device(officer)
     base = live_server.url
 
-    # The administrator creates the account through the form.
+    # The administrator asks for the account through the form.
     sign_in(page, base, admin, admin_device)
     page.click("nav.sidenav a[href='/accounts/']")
     page.wait_for_url(f"{base}/accounts/")
     page.click("main a[href='/accounts/new/']")
     page.wait_for_url(f"{base}/accounts/new/")
+    assert page.locator("input[name=password]").count() == 0
+    assert page.locator("select[name=role] option[value=security_officer]").count() == 0
     shoot("four-eyes-04-account-form")
     page.fill("input[name=username]", "j.petit")
     page.fill("input[name=first_name]", "Juliette")
@@ -140,13 +148,13 @@ def test_a_new_account_waits_for_the_security_officer(page, other_page, live_ser
     page.fill("input[name=email]", "j.petit@example.fr")
     page.select_option("select[name=role]", Role.SECRETARY)
     page.select_option("select[name=establishment]", str(establishment.pk))
-    page.fill("input[name=password]", "Bienvenue-au-secretariat-2024")
     page.click("form:has(input[name=username]) button[type=submit]")
     page.wait_for_url(f"{base}/accounts/")
     assert page.locator(".messages .notice").is_visible()
 
     account = User.objects.get(username="j.petit")
     assert account.role == Role.SECRETARY and not account.access_approved
+    assert not account.has_usable_password()
     assert list(account.memberships.values_list("establishment_id", flat=True)) == [
         establishment.pk
     ]
@@ -158,32 +166,68 @@ def test_a_new_account_waits_for_the_security_officer(page, other_page, live_ser
     assert page.locator("main ul.plain-list li .badge.pending").count() == 1
     shoot("four-eyes-05-account-awaiting-approval")
 
-    # The security officer, at another desk, approves it from the console.
+    # The security officer, at another desk, reviews the change and approves it.
     sign_in(other_page, base, officer, officer_device)
     other_page.click("nav.sidenav a[href='/security/']")
     other_page.wait_for_url(f"{base}/security/")
-    decide = f"form[action='/security/changes/{change.pk}/decide/']"
-    assert other_page.locator(decide).is_visible()
-    assert "j.petit" in other_page.inner_text(f"tr:has({decide})")
+    review = f"a[href='/security/changes/{change.pk}/']"
+    assert "j.petit" in other_page.inner_text(f"tr:has({review})")
     shoot("four-eyes-06-console-change-to-approve", on=other_page)
-    other_page.fill(f"{decide} input[name=note]", "Recrutement confirmé par la DRH")
-    other_page.click(f"{decide} button[name=decision][value=approve]")
+    other_page.click(review)
+    other_page.wait_for_url(f"{base}/security/changes/{change.pk}/")
+    facts = other_page.inner_text("main")
+    assert "j.petit@example.fr" in facts and "Hôpital Saint-Luc" in facts
+    shoot("four-eyes-06b-change-details", on=other_page)
+    other_page.fill("input[name=note]", "Recrutement confirmé par la DRH")
+    _forget_used_code(officer)
+    other_page.fill("input[name=token]", device_code(officer_device))
+    other_page.click("button[name=decision][value=approve]")
     other_page.wait_for_url(f"{base}/security/")
-    assert other_page.locator(".messages .notice").is_visible()
-    assert other_page.locator(decide).count() == 0
+    assert other_page.locator(".messages .notice.success").is_visible()
+    assert other_page.locator(review).count() == 0
     shoot("four-eyes-07-console-change-approved", on=other_page)
-
-    # The administrator reloads the list: the account is active, nothing waits any more.
-    page.reload()
-    badge = _status_badge(page, account.pk)
-    assert "allowed" in badge.get_attribute("class").split()
-    assert page.locator("main ul.plain-list").count() == 0
-    shoot("four-eyes-08-account-approved")
 
     change.refresh_from_db()
     assert change.status == ChangeStatus.APPROVED and change.decided_by_id == officer.pk
     assert change.note == "Recrutement confirmé par la DRH"
     assert User.objects.get(pk=account.pk).access_approved
+
+    # The administrator reloads the list: approved, the enrolment link is on its way.
+    page.reload()
+    badge = _status_badge(page, account.pk)
+    assert "pending" in badge.get_attribute("class").split()
+    assert page.locator("main ul.plain-list").count() == 0
+    shoot("four-eyes-08-account-approved")
+
+    # Juliette opens the link from her mailbox: her password, then her second factor.
+    (message,) = mail.outbox
+    assert message.to == ["j.petit@example.fr"]
+    link = re.search(r"(http://\S+/enrol/\?token=\S+)", message.body).group(1)
+    newcomer = page.context.browser.new_page()
+    newcomer.goto(link.replace(settings.CARNET_SITE_URL.rstrip("/"), base))
+    newcomer.wait_for_url(f"{base}/enrol/")
+    shoot("four-eyes-08b-enrolment-password", on=newcomer)
+    newcomer.fill("input[name=password]", "Bienvenue-au-secretariat-2024")
+    newcomer.fill("input[name=again]", "Bienvenue-au-secretariat-2024")
+    newcomer.click("form:has(input[name=again]) button[type=submit]")
+    secret = newcomer.inner_text("#totp-secret").strip()
+    shoot("four-eyes-08c-enrolment-second-factor", on=newcomer)
+    newcomer.fill("input[name=token]", code_from_secret(secret))
+    newcomer.click("form:has(input[name=token]) button[type=submit]")
+    newcomer.wait_for_url(f"{base}/login/")
+    newcomer.fill("input[name=username]", "j.petit")
+    newcomer.fill("input[name=password]", "Bienvenue-au-secretariat-2024")
+    newcomer.click("form:has(input[name=username]) button[type=submit]")
+    newcomer.wait_for_url(f"{base}/login/verify/")
+    TOTPDevice.objects.filter(user=account).update(last_t=-1)
+    newcomer.fill("input[name=token]", code_from_secret(secret))
+    newcomer.click("form:has(input[name=token]) button[type=submit]")
+    newcomer.wait_for_url(f"{base}/")
+    shoot("four-eyes-08d-first-dashboard", on=newcomer)
+    # The link is spent.
+    again = newcomer.goto(link.replace(settings.CARNET_SITE_URL.rstrip("/"), base))
+    assert again is not None and again.status == 410
+    newcomer.close()
 
 
 def test_an_export_asked_approved_produced_and_opened(page, other_page, live_server, shoot):
@@ -242,6 +286,8 @@ def test_an_export_asked_approved_produced_and_opened(page, other_page, live_ser
     assert "c.martin" in row and "Courrier de rappel vaccinal" in row
     assert not any(surname in other_page.content() for surname in surnames)
     shoot("four-eyes-11-console-export-to-approve", on=other_page)
+    _forget_used_code(officer)
+    other_page.fill(f"{decide} input[name=token]", device_code(officer_device))
     other_page.click(f"{decide} button[name=decision][value=approve]")
     other_page.wait_for_url(f"{base}/security/")
     assert other_page.locator(".messages .notice").is_visible()

@@ -9,9 +9,10 @@ import re
 
 import pytest
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from carnet.guard.models import Alert, AlertKind, BreakGlass, Containment
+from carnet.guard.models import AccessChange, Alert, AlertKind, BreakGlass, Containment
 from carnet.guard.policy import Role
 from carnet.staff.models import User
 
@@ -26,7 +27,10 @@ from .signing import PASSWORD, device_code, sign_in, sign_in_enrolling, staff_ac
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoot):
+def test_a_practitioner_breaks_the_glass_after_a_refusal(page, other_page, live_server, shoot):
+    """A patient known only at another establishment of the group: "not found", the offer to
+    break the glass, and, beyond one's own establishments, the opening waits for the security
+    officer, who approves it with her second factor."""
     home = EstablishmentFactory(name="Hôpital Saint-Luc")
     elsewhere = EstablishmentFactory(name="Clinique des Tilleuls")
     doctor = staff_account("dr.lefevre", Role.PRACTITIONER, home)
@@ -65,15 +69,35 @@ def test_a_practitioner_breaks_the_glass_after_a_refusal(page, live_server, shoo
     assert not BreakGlass.objects.exists()
     shoot("guard-03-break-glass-field-error")
 
-    # A reason, an explanation and a fresh code: the identity page, with a warning.
+    # A reason, an explanation and a fresh code: beyond his establishments, a request.
     page.fill("textarea[name=explanation]", "Arrêt cardiaque aux urgences, patiente inconsciente")
     page.fill("input[name=token]", device_code(device, steps_ahead=1))
     page.click("form:has(select[name=reason]) button[type=submit]")
-    page.wait_for_url(detail_url)
+    page.wait_for_url(f"{base}/")
+    assert page.locator(".messages .notice").is_visible()
+    assert not BreakGlass.objects.exists()
+    shoot("guard-04-break-glass-asked")
+    assert page.goto(detail_url).status == 404
+
+    # The security officer approves it, at another desk.
+    officer = staff_account("rssi.garnier", Role.SECURITY_OFFICER, home)
+    officer_device = totp_device(officer)
+    sign_in(other_page, base, officer, officer_device)
+    change = AccessChange.objects.get(account=doctor)
+    other_page.goto(f"{base}/security/changes/{change.pk}/")
+    assert patient_id in other_page.inner_text("main")
+    assert "LOINTAIN" not in other_page.content()
+    shoot("guard-04b-break-glass-to-approve", on=other_page)
+    TOTPDevice.objects.filter(user=officer).update(last_t=-1)
+    other_page.fill("input[name=token]", device_code(officer_device))
+    other_page.click("button[name=decision][value=approve]")
+    other_page.wait_for_url(f"{base}/security/")
+
+    # Now the record opens to him, for a few hours.
+    page.goto(detail_url)
     assert "LOINTAIN" in page.inner_text("h1")
     assert "Odile" in page.inner_text("main")
-    assert page.locator(".messages .notice").is_visible()
-    shoot("guard-04-identity-after-break-glass")
+    shoot("guard-04c-identity-after-break-glass")
 
     opening = BreakGlass.objects.get()
     assert opening.user_id == doctor.pk and str(opening.patient_id) == patient_id
@@ -85,7 +109,10 @@ def test_the_security_officer_reviews_a_break_glass_opening(page, live_server, s
     elsewhere = EstablishmentFactory(name="Clinique des Tilleuls")
     doctor = staff_account("dr.lefevre", Role.PRACTITIONER, home)
     officer = staff_account("rssi.garnier", Role.SECURITY_OFFICER, home)
-    patient_id = make_patient(elsewhere, birth_surname="LOINTAIN")
+    # Known at his establishment, but not in his care: its chart opens only by breaking the
+    # glass, at once (within one's establishments no approval waits).
+    patient_id = make_patient(home, birth_surname="LOINTAIN")
+    assert elsewhere.pk != home.pk
     base = live_server.url
 
     # The doctor's opening, through the same page (outside the browser).

@@ -16,14 +16,19 @@ from django.views.decorators.http import require_POST
 
 from carnet.guard import approvals
 from carnet.guard.http import staff_view
+from carnet.guard.models import Window
 from carnet.guard.policy import Capability, Role
 from carnet.organisations.models import Establishment, Unit
 from carnet.staff import selectors, services
 
 from .common import add_domain_errors, signed_in_actor
 
+# Security officers are asked for by the installation's operator (`carnet staff`), never by
+# an administrator.
 STAFF_ROLES = [
-    (value, label) for value, label in Role.choices if value not in ("patient", "screen")
+    (value, label)
+    for value, label in Role.choices
+    if value not in (Role.PATIENT, Role.SCREEN, Role.SECURITY_OFFICER)
 ]
 
 
@@ -33,7 +38,9 @@ class AccountForm(forms.Form):
     )
     first_name = forms.CharField(label=gettext_lazy("First name"), max_length=150)
     last_name = forms.CharField(label=gettext_lazy("Last name"), max_length=150)
-    email = forms.EmailField(label=gettext_lazy("E-mail"), required=False)
+    email = forms.EmailField(
+        label=gettext_lazy("Professional e-mail (the enrolment link is sent there)")
+    )
     role = forms.ChoiceField(label=gettext_lazy("Role"), choices=[("", "—"), *STAFF_ROLES])
     establishment = forms.ModelChoiceField(
         label=gettext_lazy("Establishment"), queryset=Establishment.objects.order_by("name")
@@ -43,10 +50,6 @@ class AccountForm(forms.Form):
     )
     rpps = forms.CharField(label="RPPS", max_length=11, required=False)
     specialty = forms.CharField(label=gettext_lazy("Specialty"), max_length=100, required=False)
-    password = forms.CharField(
-        label=gettext_lazy("Initial password (12 characters or more)"),
-        widget=forms.PasswordInput(render_value=False),
-    )
 
 
 class MembershipForm(forms.Form):
@@ -61,11 +64,7 @@ class MembershipForm(forms.Form):
 class BudgetForm(forms.Form):
     window = forms.ChoiceField(
         label=gettext_lazy("Window"),
-        choices=[
-            ("hour", gettext_lazy("hour")),
-            ("day", gettext_lazy("day")),
-            ("week", gettext_lazy("week")),
-        ],
+        choices=Window.choices,
     )
     soft = forms.IntegerField(label=gettext_lazy("Soft limit"), min_value=0, max_value=10000)
     hard = forms.IntegerField(label=gettext_lazy("Hard limit"), min_value=0, max_value=10000)
@@ -98,7 +97,10 @@ def account_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("Account created. It opens no patient until a security officer approves it."),
+                _(
+                    "Account asked for. Once a security officer approves it, its owner receives "
+                    "a link by e-mail to choose the password and set up the second factor."
+                ),
             )
             return redirect("web:accounts")
     return render(
@@ -137,6 +139,8 @@ def account_request(request: HttpRequest, user_id: int, kind: str) -> HttpRespon
             services.request_membership(actor=actor, user=user, **form.cleaned_data)
         elif kind == "second-factor":
             services.request_second_factor_reset(actor=actor, user=user)
+        elif kind == "enrolment-link":
+            services.resend_link(actor=actor, user=user)
         elif kind == "budget":
             form = BudgetForm(request.POST)
             if not form.is_valid():
@@ -150,5 +154,8 @@ def account_request(request: HttpRequest, user_id: int, kind: str) -> HttpRespon
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("Request sent to the security officers for approval."))
+        if kind == "enrolment-link":
+            messages.success(request, _("A new enrolment link was sent to the account's e-mail."))
+        else:
+            messages.success(request, _("Request sent to the security officers for approval."))
     return redirect("web:account_detail", user_id=user.pk)

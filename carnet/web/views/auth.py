@@ -18,7 +18,8 @@ from django_otp import login as otp_login
 
 from carnet.guard.http import client_ip, public_view
 from carnet.guard.policy import Role
-from carnet.staff import second_factor
+from carnet.staff import enrolment, second_factor
+from carnet.staff.models import Enrolment
 from carnet.staff.selectors import locked_account_with_password
 
 from ..forms import TokenForm
@@ -34,7 +35,14 @@ def _next_url(request: HttpRequest) -> str:
 
 
 def _after_password(request: HttpRequest, next_url: str) -> HttpResponse:
-    step = "web:verify" if second_factor.confirmed_device(request.user) else "web:enrol"
+    if second_factor.confirmed_device(request.user):
+        step = "web:verify"
+    elif enrolment.at_sign_in(request.user):
+        step = "web:enrol"
+    else:
+        # No device and no enrolment open at sign-in: a password alone never sets one up.
+        auth.logout(request)
+        return render(request, "web/no_second_factor.html", status=403)
     response = redirect(step)
     if next_url:
         response["Location"] += "?" + urlencode({"next": next_url})
@@ -78,7 +86,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 def _second_factor_step(
-    request: HttpRequest, device: object, template: str, extra: dict
+    request: HttpRequest,
+    device: object,
+    template: str,
+    extra: dict,
+    enrolling: Enrolment | None = None,
 ) -> HttpResponse:
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -89,9 +101,11 @@ def _second_factor_step(
             request_id=request.request_id,
             client_ip=client_ip(request),
         )
+        if not accepted and enrolling is not None:
+            enrolment.failed(enrolling)
         if accepted:
-            if not device.confirmed:
-                second_factor.confirm(device)
+            if enrolling is not None:
+                enrolment.complete(enrolling, device)
             otp_login(request, device)
             return redirect(_next_url(request) or "web:dashboard")
         form.add_error("token", message)
@@ -110,13 +124,19 @@ def verify_view(request: HttpRequest) -> HttpResponse:
 
 @public_view
 def enrol_view(request: HttpRequest) -> HttpResponse:
+    """First sign-in of an account the installation's operator made: its enrolment is open at
+    sign-in. Any other account enrols through the link e-mailed once it was approved."""
     if not request.user.is_authenticated:
         return redirect("web:login")
     if second_factor.confirmed_device(request.user):
         return redirect("web:verify")
-    device = second_factor.pending_device(request.user)
+    opened = enrolment.at_sign_in(request.user)
+    if opened is None:
+        auth.logout(request)
+        return render(request, "web/no_second_factor.html", status=403)
+    device = enrolment.fresh_device(opened)
     extra = {"qr_svg": second_factor.qr_svg(device), "secret": second_factor.secret_text(device)}
-    return _second_factor_step(request, device, "web/enrol.html", extra)
+    return _second_factor_step(request, device, "web/enrol.html", extra, enrolling=opened)
 
 
 @public_view

@@ -8,12 +8,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from carnet.guard.break_glass import step_up as confirm_step_up
-from carnet.guard.http import STEP_UP_SESSION_KEY, staff_view
+from carnet.guard.http import STEP_UP_SESSION_KEY, staff_view, step_up_context
 from carnet.guard.models import BreakGlassReason
 from carnet.guard.policy import Capability
 from carnet.patients.services import break_the_glass
@@ -41,17 +40,12 @@ class BreakGlassForm(TokenForm):
     field_order = ["reason", "explanation", "token"]
 
 
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
-
-
 @staff_view("guard.step_up")
 def step_up(request: HttpRequest) -> HttpResponse:
+    """Confirms with the second factor and a reason; then back where the user was: a page is
+    opened again, a post (a search, a booking) is posted again with the same fields."""
     form = StepUpForm(request.POST or None)
-    next_url = _safe_next(request, "/")
+    context = step_up_context(request)
     if request.method == "POST" and form.is_valid():
         try:
             until = confirm_step_up(
@@ -63,12 +57,14 @@ def step_up(request: HttpRequest) -> HttpResponse:
             add_domain_errors(form, error)
         else:
             request.session[STEP_UP_SESSION_KEY] = until.timestamp()
-            return redirect(next_url)
+            if context["replay"]:
+                return render(request, "web/step_up_replay.html", context)
+            return redirect(context["next"])
     return render(
         request,
         "web/step_up.html",
-        {"form": form, "next": next_url},
-        status=400 if form.errors else 200,
+        {**context, "form": form},
+        status=400 if form.errors and not context["partial"] else 200,
     )
 
 
@@ -77,7 +73,7 @@ def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            break_the_glass(
+            opened = break_the_glass(
                 actor=signed_in_actor(request),
                 patient_id=patient_id,
                 reason=form.cleaned_data["reason"],
@@ -87,6 +83,15 @@ def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
         except ValidationError as error:
             add_domain_errors(form, error)
         else:
+            if not opened:
+                messages.warning(
+                    request,
+                    _(
+                        "This patient is not known at your establishments: your request went to "
+                        "the security officer, and the record opens once it is approved."
+                    ),
+                )
+                return redirect("web:dashboard")
             messages.warning(
                 request,
                 _("Access opened for a few hours; the security officer will review it."),

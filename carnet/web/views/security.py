@@ -18,9 +18,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from carnet.guard import approvals, console, exports, incidents
-from carnet.guard.http import staff_view
+from carnet.guard.http import confirm_second_factor, staff_view
 from carnet.guard.policy import Capability
-from carnet.staff.selectors import display_names, establishment_names_by_id
+from carnet.staff.selectors import change_details, display_names, establishment_names_by_id
 
 from .common import signed_in_actor
 
@@ -61,6 +61,7 @@ def console_page(request: HttpRequest) -> HttpResponse:
             "changes": approvals.pending(),
             "exports": exports.pending(),
             "query": AuditQueryForm(),
+            "needs_code": not signed_in_actor(request).second_factor_fresh,
         },
     )
 
@@ -75,15 +76,29 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 @staff_view("security.unlock", Capability.SECURITY_CONSOLE)
 @require_POST
 def unlock(request: HttpRequest, user_id: int) -> HttpResponse:
+    actor = signed_in_actor(request)
     try:
         console.unlock(
-            actor=signed_in_actor(request), user_id=user_id, reason=request.POST.get("reason", "")
+            actor=actor,
+            user_id=user_id,
+            reason=request.POST.get("reason", ""),
+            token=request.POST.get("token", ""),
         )
+    except approvals.SecondFactorNeeded as needed:
+        messages.error(request, needed.message or _("Enter the code of your authenticator app."))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
+        _second_factor_used(request, actor)
         messages.success(request, _("Account unlocked."))
     return redirect("web:security")
+
+
+def _second_factor_used(request: HttpRequest, actor: object) -> None:
+    """A decision that needed the second factor and went through: the code was good, so the
+    officer need not type another for a few minutes."""
+    if not getattr(actor, "second_factor_fresh", False):
+        confirm_second_factor(request)
 
 
 @staff_view("security.review", Capability.SECURITY_CONSOLE)
@@ -158,20 +173,38 @@ def incident_report(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@staff_view("security.change", Capability.SECURITY_CONSOLE)
+def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
+    details = change_details(actor=signed_in_actor(request), change_id=change_id)
+    return render(
+        request,
+        "web/security/change.html",
+        {"details": details, "needs_code": not signed_in_actor(request).second_factor_fresh},
+    )
+
+
 @staff_view("security.decide", Capability.SECURITY_CONSOLE)
 @require_POST
 def decide(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Approving asks for the officer's second factor (once every few minutes)."""
+    actor = signed_in_actor(request)
     approved = request.POST.get("decision") == "approve"
     try:
         approvals.decide(
-            actor=signed_in_actor(request),
+            actor=actor,
             change_id=change_id,
             approve=approved,
             note=request.POST.get("note", ""),
+            token=request.POST.get("token", ""),
         )
+    except approvals.SecondFactorNeeded as needed:
+        messages.error(request, needed.message or _("Enter the code of your authenticator app."))
+        return redirect("web:security_change", change_id=change_id)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
+        if approved:
+            _second_factor_used(request, actor)
         messages.success(request, _("Change approved.") if approved else _("Change rejected."))
     return redirect("web:security")
 
@@ -179,12 +212,20 @@ def decide(request: HttpRequest, change_id: int) -> HttpResponse:
 @staff_view("security.decide_export", Capability.SECURITY_CONSOLE)
 @require_POST
 def decide_export(request: HttpRequest, export_id: int) -> HttpResponse:
+    actor = signed_in_actor(request)
     approved = request.POST.get("decision") == "approve"
-    exports.decide_export(
-        actor=signed_in_actor(request),
-        export_id=export_id,
-        approve=approved,
-        note=request.POST.get("note", ""),
-    )
+    try:
+        exports.decide_export(
+            actor=actor,
+            export_id=export_id,
+            approve=approved,
+            note=request.POST.get("note", ""),
+            token=request.POST.get("token", ""),
+        )
+    except approvals.SecondFactorNeeded as needed:
+        messages.error(request, needed.message or _("Enter the code of your authenticator app."))
+        return redirect("web:security")
+    if approved:
+        _second_factor_used(request, actor)
     messages.success(request, _("Export approved.") if approved else _("Export rejected."))
     return redirect("web:security")
