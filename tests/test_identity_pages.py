@@ -88,7 +88,41 @@ def test_a_qualified_identity_needs_a_nir(staff):
         HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 400
-    assert "A qualified identity needs its NIR" in response.content.decode()
+    assert "A retrieved or qualified identity needs its INS (the NIR)" in response.content.decode()
+
+
+@pytest.mark.parametrize("status", ["validated", "qualified"])
+def test_a_validated_identity_names_the_document_checked(staff, status):
+    """RNIV: validating an identity means checking a high-trust document, and saying which."""
+    user, client = staff(Role.SECRETARY)
+    response = client.post(
+        reverse("web:patient_create"), {**VALID_POST, "status": status}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    assert "Say which document you checked" in response.content.decode()
+
+
+def test_the_status_history_says_who_and_on_which_document(staff):
+    from carnet.patients.models import IdentityStatusChange, Patient
+
+    user, client = staff(Role.SECRETARY)
+    created = client.post(reverse("web:patient_create"), VALID_POST)
+    assert created.status_code == 302
+    patient = Patient.objects.get()
+    edited = client.post(
+        reverse("web:patient_edit", args=[patient.pk]),
+        {**VALID_POST, "status": "validated", "document": "passport", "version": patient.version},
+    )
+    assert edited.status_code == 302
+    change = IdentityStatusChange.objects.filter(patient=patient).latest("changed_at")
+    assert (change.from_status, change.to_status, change.document) == (
+        "provisional",
+        "validated",
+        "passport",
+    )
+    assert change.changed_by == user.pk
+    page = client.get(reverse("web:patient_detail", args=[patient.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert "Passport" in page.content.decode()
 
 
 def test_a_nir_already_recorded_is_refused(staff, establishment):
@@ -150,8 +184,11 @@ def test_outsider_from_another_establishment_gets_the_same_404_as_a_missing_pati
 @pytest.mark.parametrize("role", [Role.ADMINISTRATOR, Role.SECURITY_OFFICER])
 def test_roles_without_patient_access_are_refused_everywhere(staff, patient, role):
     user, client = staff(role)
+    searched = client.post(
+        reverse("web:patient_search"), {"surname": "DUR", "birth_date": "1980-05-17"}
+    )
+    assert searched.status_code == 403
     for url in (
-        reverse("web:patient_search") + "?surname=DUR&birth_date=1980-05-17",
         reverse("web:patient_detail", args=[patient]),
         reverse("web:patient_edit", args=[patient]),
         reverse("web:patient_create"),

@@ -206,8 +206,10 @@ def _create_account(form: SignUp, patient: Patient, code: LinkCode) -> User:
     if User.objects.filter(username=username).exists():
         # Said only to someone who holds a valid code and the birth date that goes with it.
         raise ValidationError({"email": _("An account already uses this e-mail address.")})
+    # The desk's code and the birth date are the approval: the account opens its own record
+    # (the guard admits nothing else for a patient) and nothing more.
     user = User.objects.create_user(
-        username=username, password=form.password, role=Role.PATIENT, access_approved=False
+        username=username, password=form.password, role=Role.PATIENT, access_approved=True
     )
     PortalAccount.objects.create(user=user, patient=patient)
     relate(patient_id=patient.id, kind=RelationshipKind.SELF, user_id=user.pk, source="portal")

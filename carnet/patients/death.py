@@ -13,7 +13,7 @@ What may still change, and who decides (recorded each time, with a reason):
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,18 +117,29 @@ def _in_care(actor: Actor, patient: Patient, capability: Capability) -> Patient:
     return patient
 
 
-def _future_appointments(patient: Patient, since: datetime.datetime) -> list[Any]:
-    from carnet.scheduling.models import Appointment, AppointmentState
+@dataclass(frozen=True)
+class FutureAppointments:
+    """How the agenda's domain finds a patient's appointments still to come and cancels one
+    (registered by the scheduling app, which this domain does not import)."""
 
-    return list(
-        Appointment.objects.filter(
-            patient=patient,
-            starts_at__gte=since,
-            state__in=[AppointmentState.BOOKED, AppointmentState.CONFIRMED],
-        )
-        .order_by("starts_at")
-        .values_list("pk", flat=True)
-    )
+    find: Callable[[object, datetime.datetime], list[Any]]
+    cancel: Callable[..., None]
+
+
+_appointment_sources: list[FutureAppointments] = []
+
+
+def register_future_appointments(source: FutureAppointments) -> None:
+    if source not in _appointment_sources:
+        _appointment_sources.append(source)
+
+
+def _future_appointments(patient: Patient, since: datetime.datetime) -> list[Any]:
+    return [
+        (source, appointment)
+        for source in _appointment_sources
+        for appointment in source.find(patient.pk, since)
+    ]
 
 
 def death_preview(*, actor: Actor, patient_id: object) -> DeathPreview:
@@ -177,9 +188,6 @@ def declare_death(
 ) -> DeathFacts:
     """Declares the death, cancels what was still to come, closes the patient space; all or
     nothing."""
-    from carnet.scheduling.models import AppointmentState
-    from carnet.scheduling.services import change_state
-
     with transaction.atomic():
         patient = _in_care(
             actor,
@@ -193,11 +201,10 @@ def declare_death(
         # Booked after the moment of death (or from now, if it is being declared ahead of
         # its paperwork): none of these can take place.
         appointments = _future_appointments(patient, min(died_at, now))
-        for appointment_id in appointments:
-            change_state(
+        for source, appointment_id in appointments:
+            source.cancel(
                 actor=actor,
                 appointment_id=appointment_id,
-                to_state=AppointmentState.CANCELLED_BY_ESTABLISHMENT,
                 reason=DEATH_REASON,
                 capability=Capability.DECLARE_DEATH,
             )

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import admit, ledger_for, match_candidates, require
+from carnet.guard.boundary import admit, admit_existence, ledger_for, match_candidates, require
 from carnet.guard.canaries import is_canary
 from carnet.guard.policy import Capability
 from carnet.vault.blind import normalise
@@ -286,7 +286,28 @@ def duplicate_count(*, actor: Actor, patient_id: object) -> int:
     if patient.read_only:
         return 0
     patients = {str(patient.id): patient, **_not_canaries(_look_alikes(_pool(actor), patient))}
-    return len(_compare(patients, [list(patients)], str(patient.id)))
+    found = _compare(patients, [list(patients)], str(patient.id))
+    if shaped_by(actor, patient):
+        # After one's own change the number is an answer about people one chose: each
+        # look-alike costs what finding it by a search would (editing a decoy record into
+        # each guess is no free oracle). A record one did not shape answers nothing new.
+        others = {pid for pair in found for pid in pair[:2]} - {str(patient.id)}
+        admit_existence(
+            actor, Capability.MERGE_IDENTITIES, [subject_of(patients[p]) for p in others]
+        )
+    return len(found)
+
+
+ORACLE_HOURS = 24
+
+
+def shaped_by(actor: Actor, patient: Patient) -> bool:
+    """Whether this actor wrote the record's identity lately (created or edited it)."""
+    return (
+        patient.changed_by == actor.user_id
+        and patient.changed_at is not None
+        and patient.changed_at >= timezone.now() - datetime.timedelta(hours=ORACLE_HOURS)
+    )
 
 
 def dismiss_pair(*, actor: Actor, first_id: object, second_id: object) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from dataclasses import dataclass
 from io import StringIO
 
@@ -13,6 +14,9 @@ from django.db import transaction
 
 from carnet.guard import exports as guard_exports
 from carnet.guard.actors import Actor
+from carnet.guard.boundary import require
+from carnet.guard.models import ExportRequest
+from carnet.guard.policy import Capability
 from carnet.vault.blind import normalise
 
 from . import search_keys
@@ -80,3 +84,43 @@ def _render(rows: list[dict], fmt: str) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue().encode()
+
+
+def establishment_patient_ids(*, actor: Actor, limit: int) -> list[str]:
+    """The ids (never more) of the patients of the actor's establishment, for a FHIR Bulk Data
+    kick-off that names no patient: the export request carries them to the security officer
+    who decides. At most `limit` + 1, so that the caller can say when there are too many."""
+    require(actor, Capability.REQUEST_EXPORT)
+    ids = (
+        ExternalIdentifier.objects.filter(
+            establishment_id=actor.establishment_id, patient__merged_into__isnull=True
+        )
+        .order_by("patient_id")
+        .values_list("patient_id", flat=True)
+        .distinct()
+    )
+    return [str(i) for i in ids[: limit + 1]]
+
+
+def admit_fhir_export(*, actor: Actor, export_id: int) -> tuple[ExportRequest, list[str]]:
+    """An approved FHIR export's patients (its lines are patient ids), handed over by the
+    guard for it: canaries are containment, no budget is charged (two people decided)."""
+    export = guard_exports.approved_export(actor, export_id, formats=[guard_exports.FHIR_NDJSON])
+    wanted = {line.strip() for line in export.identifiers.splitlines() if line.strip()}
+    valid = [w for w in wanted if _is_uuid(w)]
+    patients = {
+        str(p.id): p
+        for p in with_relations(Patient.objects.filter(id__in=valid, merged_into__isnull=True))
+    }
+    found = guard_exports.admit_export(
+        actor, export, [subject_of(p) for p in patients.values()], lambda s: True
+    )
+    return export, sorted(s.patient_id for s in found)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

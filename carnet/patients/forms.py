@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from carnet.staff.models import Practitioner
 
-from .models import IdentityStatus, Sex
+from .models import CHECKED_STATUSES, INS_STATUSES, IdentityDocument, IdentityStatus, Sex
 from .validators import clean_birthplace, clean_name, clean_nir, clean_phone, clean_postal_code
 
 OLDEST_BIRTH_DATE = datetime.date(1890, 1, 1)
@@ -33,6 +33,12 @@ class PractitionerChoice(forms.ModelChoiceField):
 
 class IdentityForm(forms.Form):
     status = forms.ChoiceField(label=_("Identity status"), choices=IdentityStatus.choices)
+    document = forms.ChoiceField(
+        label=_("Document checked"),
+        choices=[("", "—"), *IdentityDocument.choices],
+        required=False,
+        help_text=_("Needed to validate or qualify the identity."),
+    )
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
     birth_surname = forms.CharField(label=_("Birth surname"), max_length=100)
     first_names = forms.CharField(label=_("First names (birth certificate order)"), max_length=200)
@@ -96,8 +102,14 @@ class IdentityForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         nir = data.get("nir")
-        if data.get("status") == IdentityStatus.QUALIFIED and not nir and "nir" not in self.errors:
-            self.add_error("nir", _("A qualified identity needs its NIR."))
+        status = data.get("status")
+        if status in INS_STATUSES and not nir and "nir" not in self.errors:
+            self.add_error("nir", _("A retrieved or qualified identity needs its INS (the NIR)."))
+        if status in CHECKED_STATUSES and not data.get("document"):
+            self.add_error(
+                "document",
+                _("Say which document you checked: a validated identity needs one."),
+            )
         if nir:
             self._check_nir_matches_traits(nir, data)
         return data

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from carnet.organisations.models import Establishment
 from carnet.staff.models import Practitioner
@@ -14,11 +15,32 @@ from carnet.vault.fields import SealedDateField, SealedDateTimeField, SealedText
 
 
 class IdentityStatus(models.TextChoices):
-    """INS identity status: provisional until the identity was checked against a document
-    and the national INS service; qualified after."""
+    """The identity's reliability, as the national identity-vigilance rules (RNIV) name it:
+    provisional (nothing checked); retrieved (the INS was retrieved from the national INSi
+    service, no document checked); validated (checked against a high-trust document, INS not
+    retrieved); qualified (both: the INS may then be shared)."""
 
     PROVISIONAL = "provisional", _("Provisional")
+    RETRIEVED = "retrieved", _("Retrieved")
+    VALIDATED = "validated", pgettext_lazy("identity status", "Validated")
     QUALIFIED = "qualified", _("Qualified")
+
+
+# The statuses that need a document checked in front of the patient, and those that need the
+# INS (the NIR it carries).
+CHECKED_STATUSES = frozenset({IdentityStatus.VALIDATED, IdentityStatus.QUALIFIED})
+INS_STATUSES = frozenset({IdentityStatus.RETRIEVED, IdentityStatus.QUALIFIED})
+
+
+class IdentityDocument(models.TextChoices):
+    """High-trust documents the RNIV accepts to validate an identity (for a minor, the family
+    record book or a birth certificate, with a parent's own document)."""
+
+    ID_CARD = "id_card", _("National identity card")
+    PASSPORT = "passport", _("Passport")
+    RESIDENCE_PERMIT = "residence_permit", _("Residence permit")
+    FAMILY_BOOK = "family_book", _("Family record book (minor)")
+    BIRTH_CERTIFICATE = "birth_certificate", _("Birth certificate (minor)")
 
 
 class Sex(models.TextChoices):
@@ -44,6 +66,10 @@ class Patient(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Who last wrote the identity's traits, and when: the look-alike warning after one's own
+    # change is an answer about other people, counted like a search (patients.duplicates).
+    changed_by = models.BigIntegerField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
     # 16 bytes: random, or a keyed mark for canaries (see carnet/guard/canaries.py).
     mark = models.BinaryField(null=True)
     treating_doctor = models.ForeignKey(
@@ -363,3 +389,18 @@ class MergeMove(models.Model):
     # The column that now points to the survivor (empty for a row changed, not moved).
     field = models.CharField(max_length=100, blank=True)
     restore = models.JSONField()
+
+
+class IdentityStatusChange(models.Model):
+    """Who changed an identity's status, when, and on which document: identity vigilance
+    asks for it, and a status without its history is not trusted."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=IdentityStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=IdentityStatus.choices)
+    document = models.CharField(max_length=24, choices=IdentityDocument.choices, blank=True)
+    changed_by = models.BigIntegerField(null=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "changed_at"], name="patient_status_history")]

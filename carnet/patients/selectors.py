@@ -12,7 +12,16 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import Subject, admit, admit_matching, admit_one, require
+from carnet.guard.boundary import (
+    Refused,
+    Subject,
+    admit,
+    admit_matching,
+    admit_one,
+    ledger_for,
+    reach_of,
+    require,
+)
 from carnet.guard.canaries import is_canary
 from carnet.guard.policy import Capability, Role
 from carnet.staff.models import Practitioner
@@ -20,7 +29,7 @@ from carnet.vault.blind import normalise
 
 from . import search_keys
 from .cards import IdentityCard, SearchRow, display_name, identity_card, search_row
-from .models import ExternalIdentifier, IdentityMerge, MergeMove, Patient
+from .models import ExternalIdentifier, IdentityMerge, IdentityStatus, MergeMove, Patient
 from .validators import clean_nir
 
 # At most a soft limit's worth of rows: one search never locks a desk by itself.
@@ -164,7 +173,9 @@ def search_identities(
     # A merged record is found through its survivor (which took its identifiers).
     candidates = candidates.filter(merged_into__isnull=True)
     if not actor.is_system:
-        candidates = candidates.filter(identifiers__establishment_id__in=actor.establishment_ids)
+        candidates = candidates.filter(
+            identifiers__establishment_id__in=reach_of(actor, capability)
+        )
     patients = {str(p.id): p for p in with_relations(candidates.distinct())}
     found, more = admit_matching(
         actor,
@@ -252,3 +263,34 @@ def display_names(
     }
     handed = admit(actor, capability, [subject_of(p) for p in patients.values()])
     return {s.patient_id: display_name(patients[s.patient_id]) for s in handed}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime.datetime
+    status: str
+    document: str
+    by: str
+
+
+def status_history(*, actor: Actor, patient_id: object) -> list[StatusChange]:
+    """Who set the identity's status, when, on which document, newest first (the patient was
+    handed over already: this is read for the page that shows it)."""
+    from carnet.staff.selectors import display_names
+
+    from .models import IdentityDocument, IdentityStatusChange
+
+    opened = str(patient_id)
+    if opened not in ledger_for(actor).exposed:
+        raise Refused("status history of a patient not handed over")
+    rows = list(IdentityStatusChange.objects.filter(patient_id=opened).order_by("-changed_at"))
+    names = display_names({r.changed_by for r in rows if r.changed_by})
+    return [
+        StatusChange(
+            at=r.changed_at,
+            status=str(IdentityStatus(r.to_status).label),
+            document=str(IdentityDocument(r.document).label) if r.document else "",
+            by=names.get(r.changed_by, _("import")) if r.changed_by else _("import"),
+        )
+        for r in rows
+    ]

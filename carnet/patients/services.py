@@ -3,6 +3,7 @@ change is silently lost), and the bulk import used to seed an installation."""
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -19,7 +20,7 @@ from carnet.guard.boundary import Refused, admit_bulk, admit_new, ledger_for
 from carnet.guard.break_glass import open_break_glass
 from carnet.guard.canaries import mark_for
 from carnet.guard.models import RelationshipKind
-from carnet.guard.policy import Capability
+from carnet.guard.policy import FOLLOW_UP_DAYS, Capability
 from carnet.guard.relationships import end as end_relationships
 from carnet.guard.relationships import relate, relate_many
 from carnet.guard.shares import share
@@ -31,7 +32,13 @@ from carnet.vault.models import DataKey
 from . import search_keys
 from .bulk import insert_many
 from .cards import IdentityCard, identity_card
-from .models import ExternalIdentifier, IdentityCorrection, Patient
+from .models import (
+    CHECKED_STATUSES,
+    ExternalIdentifier,
+    IdentityCorrection,
+    IdentityStatusChange,
+    Patient,
+)
 from .selectors import (
     SearchQuery,
     colleagues_for,
@@ -63,6 +70,21 @@ SEALED_FIELDS = (
 
 class StaleIdentity(Exception):
     """The identity changed since the form was opened; nothing was saved."""
+
+
+def _record_status(actor: Actor, patient: Patient, before: str, data: dict[str, Any]) -> None:
+    """The status and the document behind it, in the identity's history, when either moved."""
+    document = data.get("document") or ""
+    if before == data["status"] and not document:
+        return
+    IdentityStatusChange.objects.create(
+        patient_id=patient.id,
+        from_status=before,
+        to_status=data["status"],
+        document=document if data["status"] in CHECKED_STATUSES else "",
+        changed_by=actor.user_id,
+        changed_at=timezone.now(),
+    )
 
 
 def _apply(patient: Patient, data: dict[str, Any]) -> None:
@@ -134,10 +156,22 @@ def create_identity(
     with transaction.atomic():
         create_data_key(patient.id)
         _apply(patient, data)
+        patient.changed_by, patient.changed_at = actor.user_id, timezone.now()
         patient.save(force_insert=True)
+        _record_status(actor, patient, "", data)
         _follow_treating_doctor(patient, None)
         (ipp,) = _allocate_ipps(establishment_id, 1)
         _identifier(patient, establishment_id, ipp).save()
+        if not actor.is_system:
+            # Whoever registers a patient takes care of them for the next days (booking,
+            # checking in): nothing of that is an exposure outside their relationships.
+            relate(
+                patient_id=patient.id,
+                kind=RelationshipKind.CREATED,
+                user_id=actor.user_id,
+                source="identity",
+                ends_at=timezone.now() + datetime.timedelta(days=FOLLOW_UP_DAYS),
+            )
     return identity_card(Patient.objects.get(id=patient.id))
 
 
@@ -165,10 +199,13 @@ def update_identity(
             actor, Capability.EDIT_IDENTITY, data.get("nir", ""), exclude=str(patient.id)
         )
         previous_doctor = patient.treating_doctor_id
+        previous_status = patient.status
         _apply(patient, data)
+        patient.changed_by, patient.changed_at = actor.user_id, timezone.now()
         patient.version = F("version") + 1
         patient.save()
         patient.refresh_from_db()
+        _record_status(actor, patient, previous_status, data)
         _follow_treating_doctor(patient, previous_doctor)
         if correcting:
             correction = IdentityCorrection(
@@ -183,6 +220,18 @@ def update_identity(
                 actor
             ).reason = f"authorised correction of a deceased patient's identity ({correction.pk})"
     return identity_card(patient)
+
+
+def register_at(patient: Patient, establishment_id: int) -> str:
+    """The group's patient becomes known at one more establishment, with an IPP of its own
+    there (booked at the clinic after a stay at the hospital: one identity, never a second
+    record). Returns the establishment's IPP. The patient was handed over by the guard."""
+    for identifier in patient.identifiers.all():
+        if identifier.establishment_id == establishment_id:
+            return identifier.value
+    (ipp,) = _allocate_ipps(establishment_id, 1)
+    _identifier(patient, establishment_id, ipp).save()
+    return ipp
 
 
 def _follow_treating_doctor(patient: Patient, previous_doctor_id: int | None) -> None:
@@ -260,15 +309,20 @@ def import_identities(
 
 def break_the_glass(
     *, actor: Actor, patient_id: object, reason: str, explanation: str, token: str
-) -> None:
-    """Opens a patient with no care relationship, for a few hours, with a reason."""
+) -> bool:
+    """Opens a patient with no care relationship, for a few hours, with a reason. False when
+    the patient is known at none of the actor's establishments: the opening then waits for a
+    security officer's approval."""
     patient = with_relations(Patient.objects.filter(id=parse_patient_id(patient_id))).first()
-    open_break_glass(
-        actor=actor,
-        subject=subject_of(patient) if patient else None,
-        reason=reason,
-        explanation=explanation,
-        token=token,
+    return (
+        open_break_glass(
+            actor=actor,
+            subject=subject_of(patient) if patient else None,
+            reason=reason,
+            explanation=explanation,
+            token=token,
+        )
+        is not None
     )
 
 

@@ -1,4 +1,6 @@
-"""The staff dashboard: who you are, where you work, what you did today."""
+"""The staff dashboard: each role's lists of the day first (loaded as pages of their own, each
+recorded under its own action: the dashboard itself hands over no patient), then who you are,
+where you work, what you did today."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.utils import timezone
 from carnet.audit.selectors import recent_activity
 from carnet.guard.actors import actor_for_request
 from carnet.guard.http import staff_view
+from carnet.guard.policy import Capability, role_may
 from carnet.staff.selectors import establishment_names
 
 from ..forms import SearchForm
@@ -28,5 +31,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "establishments": establishment_names(actor),
             "activity": recent_activity(actor.user_id, start_of_day),
             "search_form": SearchForm(),
+            "lists": _lists(actor.role),
         },
     )
+
+
+def _lists(role: str) -> dict[str, bool]:
+    """Which lists of the day this role works through: the census for the care team, the day
+    and the results to review for whoever orders tests, the day sheet for the desk."""
+    clinical = role_may(role, Capability.VIEW_CLINICAL)
+    return {
+        "census": clinical,
+        "day": role_may(role, Capability.ORDER_LAB),
+        "results": role_may(role, Capability.ORDER_LAB),
+        "day_sheet": role_may(role, Capability.BOOK_APPOINTMENT) and not clinical,
+    }

@@ -29,7 +29,12 @@ from carnet.patients.record_forms import (
     PairForm,
     ReasonForm,
 )
-from carnet.patients.selectors import open_identity, parse_patient_id, practitioners_for
+from carnet.patients.selectors import (
+    open_identity,
+    parse_patient_id,
+    practitioners_for,
+    status_history,
+)
 from carnet.patients.services import StaleIdentity
 
 from .common import add_domain_errors, signed_in_actor
@@ -45,6 +50,7 @@ def identity_extras(*, actor: Actor, patient_id: str) -> dict[str, Any]:
         "duplicate_count": (
             doubles.duplicate_count(actor=actor, patient_id=patient_id) if may_merge else 0
         ),
+        "status_history": status_history(actor=actor, patient_id=patient_id),
         "can_declare_death": role_may(actor.role, Capability.DECLARE_DEATH),
         "can_merge": may_merge,
     }

@@ -40,9 +40,11 @@ from .identity import identity_extras
 
 @staff_view("patients.search", Capability.SEARCH_IDENTITY)
 def search(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET or None)
+    """Criteria come in a POST body, never in the address: names, birth dates and NIRs stay
+    out of browser history, proxies and access logs."""
+    form = SearchForm(request.POST if request.method == "POST" else None)
     outcome = None
-    if form.has_criteria() and form.is_valid():
+    if request.method == "POST" and form.has_criteria() and form.is_valid():
         outcome = search_identities(
             actor=signed_in_actor(request), query=SearchQuery(**form.cleaned_data)
         )
