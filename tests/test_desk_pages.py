@@ -135,9 +135,10 @@ def test_the_desk_books_a_free_slot_for_a_found_patient(establishment, booked_da
         client = signed_in_client(secretary)
         sheet = client.get(reverse("web:desk"), {"agenda": booked_day.pk, "day": "2026-12-07"})
         assert reverse("web:desk_book") in sheet.content.decode()
-        found = client.get(
+        found = client.post(
             reverse("web:desk_book"),
             {
+                "find": "1",
                 "type": consultation.pk,
                 "agenda": booked_day.pk,
                 "start": start,
@@ -227,9 +228,9 @@ def test_booking_through_htmx_opens_a_panel_and_answers_with_the_sheet(establish
     slot = {"type": consultation.pk, "agenda": booked_day.pk, "start": DAY.replace(hour=11)}
     with time_machine.travel(DAY - datetime.timedelta(days=1), tick=False):
         client = signed_in_client(secretary)
-        panel = client.get(
+        panel = client.post(
             reverse("web:desk_book"),
-            {**slot, "surname": "NOU", "birth_date": "1975-02-03"},
+            {**slot, "find": "1", "surname": "NOU", "birth_date": "1975-02-03"},
             **HTMX,
         ).content.decode()
         assert "<html" not in panel and "data-desk-search" in panel and "NOUVEAU" in panel
@@ -420,7 +421,9 @@ def test_the_desk_calls_the_next_ticket_to_a_room(establishment, waiting):
         called = client.post(
             reverse("web:desk_call_next"), {"waiting_room": waiting_room.pk, "room": room.pk}
         )
-        assert called.status_code == 302 and called["Location"].endswith(f"?room={room.pk}")
+        assert called.status_code == 302
+        # Back to the same waiting room's queue, the room kept for the next call.
+        assert called["Location"].endswith(f"?waiting_room={waiting_room.pk}&room={room.pk}")
         assert Ticket.objects.get(number=1).state == TicketState.CALLED
         after = client.get(called["Location"])
         assert "Ticket 1 called to Cabinet 3." in after.content.decode()

@@ -97,6 +97,58 @@ def test_check_in_numbers_and_call_next(setting, desk):
         )
 
 
+def test_a_patient_checked_in_before_midnight_is_still_waiting_after_it(establishment, desk):
+    """An emergency department's night: the queue is the last hours' tickets, not the calendar
+    day's, so 23:50's patient is called before 00:02's although the numbers started again."""
+    consultation = agenda_with_hours(
+        establishment,
+        None,
+        minutes=10,
+        hours={d: [(datetime.time(0), datetime.time(23, 59))] for d in range(7)},
+    )
+    waiting_room = WaitingRoom.objects.create(establishment=establishment, name="Urgences")
+    unit = Unit.objects.create(establishment=establishment, name="Urgences", code="URG")
+    room = Room.objects.create(unit=unit, name="Box A")
+    evening = DAY.replace(hour=23, minute=40)
+    with time_machine.travel(evening - datetime.timedelta(hours=2), tick=False):
+        late, early = (
+            _do(
+                desk,
+                "scheduling.book",
+                book_appointment,
+                consultation_type_id=consultation.pk,
+                patient_id=make_patient(establishment),
+                starts_at=at,
+            )
+            for at in (evening, evening + datetime.timedelta(minutes=20))
+        )
+
+    def arrives(appointment, minutes):
+        with time_machine.travel(evening + datetime.timedelta(minutes=minutes), tick=False):
+            return _do(
+                desk,
+                "queue.check_in",
+                check_in,
+                appointment_id=appointment.pk,
+                waiting_room_id=waiting_room.pk,
+            )
+
+    before, after = arrives(late, 10), arrives(early, 22)
+    with time_machine.travel(evening + datetime.timedelta(minutes=23), tick=False):
+        assert (before.day, after.day) == (evening.date(), evening.date() + datetime.timedelta(1))
+        assert (before.number, after.number) == (1, 1)
+        token = register_screen(waiting_room=waiting_room, name="Écran urgences")
+        assert "2 people waiting" in Client().get(f"/screen/{token}/board/").content.decode()
+        called = _do(
+            desk, "queue.call", call_next, waiting_room_id=waiting_room.pk, room_id=room.pk
+        )
+        assert called.pk == before.pk
+        called = _do(
+            desk, "queue.call", call_next, waiting_room_id=waiting_room.pk, room_id=room.pk
+        )
+        assert called.pk == after.pk
+
+
 def test_the_screen_shows_numbers_and_rooms_never_names(setting, desk):
     waiting_room, room, appointments = setting
     token = register_screen(waiting_room=waiting_room, name="Écran hall")
@@ -150,7 +202,7 @@ def test_the_screen_token_opens_no_other_route(setting):
             body = response.content.decode(errors="replace")
             assert "SECRETNOM" not in body, path
             # 400/401: the FHIR API and its token endpoint refuse a token that is not theirs.
-            assert response.status_code in (200, 302, 400, 401, 403, 404, 405), path
+            assert response.status_code in (200, 302, 400, 401, 403, 404, 405, 410), path
             if response.status_code == 200:
                 # Only public pages answer (sign-in, sign-up), and they know nothing of it.
                 assert getattr(pattern.callback, ROUTE_ATTRIBUTE) == "public", path

@@ -10,6 +10,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
@@ -50,6 +51,13 @@ SECRETS = (
     "17 May 1980",
     "17 mai 1980",
 )
+
+
+@pytest.fixture(autouse=True)
+def _the_eve_of_day():
+    """Every test here runs on the evening before DAY, whatever the hour the suite runs at."""
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -240,8 +248,6 @@ def test_the_message_says_time_place_and_link_and_nothing_clinical(
 ):
     """Attacking test: the agenda, practitioner, motive, unit and patient carry values that
     would tell a diagnosis or identify the patient; none may reach any message."""
-    import time_machine
-
     planted = make_patient(
         establishment,
         birth_surname="VERLAINE",
@@ -314,8 +320,6 @@ def test_a_dry_run_counts_and_sends_nothing(establishment, consultation, sms_out
 
 @pytest.mark.django_db
 def test_the_command_reminds_tomorrow_and_prints_counts(establishment, consultation, sms_outbox):
-    import time_machine
-
     _appointment(consultation, _patient(establishment, 0), _at(DAY, 9))
     _appointment(consultation, _patient(establishment, 1, email="", phone=""), _at(DAY, 10))
     _appointment(consultation, _patient(establishment, 2), _at(DAY, 10) + datetime.timedelta(1))
@@ -374,8 +378,6 @@ def test_the_console_sms_backend_writes_to_standard_output(
 def test_the_desk_sends_a_confirmation_on_every_channel(
     establishment, consultation, staff, sms_outbox
 ):
-    import time_machine
-
     appointment = _appointment(consultation, _patient(establishment, 0), _at(DAY, 9, 30))
     user, _client = staff(Role.SECRETARY)
     with time_machine.travel(NOW, tick=False):
@@ -396,8 +398,6 @@ def test_the_desk_sends_a_confirmation_on_every_channel(
 def test_another_establishments_desk_cannot_send_a_confirmation(
     establishment, other_establishment, consultation, staff, sms_outbox
 ):
-    import time_machine
-
     appointment = _appointment(consultation, _patient(establishment, 0), _at(DAY, 9, 30))
     outsider, _client = staff(Role.SECRETARY, at=other_establishment)
     nurse, _client = staff(Role.NURSE)
@@ -423,8 +423,6 @@ def test_another_establishments_desk_cannot_send_a_confirmation(
 def test_a_confirmation_without_contact_or_for_a_past_appointment_is_a_clear_error(
     establishment, consultation, staff, sms_outbox
 ):
-    import time_machine
-
     nobody = _appointment(
         consultation, _patient(establishment, 0, email="", phone=""), _at(DAY, 9, 30)
     )

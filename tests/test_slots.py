@@ -82,3 +82,17 @@ def test_fall_back_the_repeated_hour_is_not_offered_twice(establishment):
     starts = [s.starts_at for s in slots]
     assert len(starts) == len(set(starts))
     assert _local(slots) == ["Sun 00:00", "Sun 03:00", "Sun 04:00"]
+
+
+def test_closing_at_23_59_runs_to_midnight(establishment):
+    """An agenda open all day (an emergency department) has its last slot end at 00:00, and
+    the next day's first slot start then: no gap at midnight."""
+    consultation = agenda_with_hours(
+        establishment,
+        minutes=15,
+        hours={d: [(datetime.time(0), datetime.time(23, 59))] for d in range(7)},
+    )
+    slots = free_slots(consultation_type=consultation, first_day=MONDAY, days=2, now=LONG_BEFORE)
+    assert len(slots) == 2 * 96
+    assert _local(slots)[94:98] == ["Mon 23:30", "Mon 23:45", "Tue 00:00", "Tue 00:15"]
+    assert slots[95].ends_at == slots[96].starts_at

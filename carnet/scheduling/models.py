@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from carnet.organisations.models import Establishment, Room, Unit
 from carnet.patients.models import Patient
 from carnet.staff.models import Practitioner
+from carnet.vault.fields import SealedTextField
 
 
 class AgendaKind(models.TextChoices):
@@ -111,6 +112,19 @@ class AppointmentState(models.TextChoices):
     CANCELLED_BY_ESTABLISHMENT = "cancelled_establishment", _("Cancelled by the establishment")
 
 
+class CancellationReason(models.TextChoices):
+    """Why an appointment was called off, as a code (counted, never free text about the
+    patient); the desk may add words to the event, and the patient's own words stay sealed."""
+
+    PATIENT_REQUEST = "patient_request", _("The patient asked")
+    PATIENT_UNWELL = "patient_unwell", _("The patient is unwell or in hospital")
+    PRACTITIONER_ABSENT = "practitioner_absent", _("The practitioner is absent")
+    MOVED = "moved", _("Moved to another time")
+    BOOKED_IN_ERROR = "booked_in_error", _("Booked in error")
+    DEATH = "death", _("The patient died")
+    OTHER = "other", _("Other reason")
+
+
 # States in which the appointment holds its time in the agenda.
 HOLDING = (
     AppointmentState.BOOKED,
@@ -136,6 +150,17 @@ class Appointment(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
+    # The desk's note ("comes with her daughter, interpreter needed") and the reason for the
+    # visit can both carry health information: sealed with the patient's key, like the chart.
+    comment = SealedTextField(owner_field="patient_id")
+    visit_reason = SealedTextField(owner_field="patient_id")
+    # A first visit to this agenda, a follow-up, or not said (None).
+    first_visit = models.BooleanField(_("first visit"), null=True, blank=True)
+    cancellation_reason = models.CharField(
+        _("cancellation reason"), max_length=32, choices=CancellationReason.choices, blank=True
+    )
+    # Not booked ahead: a patient who came without an appointment, added to the day and queue.
+    walk_in = models.BooleanField(_("walk-in"), default=False)
 
     class Meta:
         indexes = [
@@ -171,10 +196,21 @@ class AppointmentEvent(models.Model):
 
 
 class WaitingRoom(models.Model):
+    """A waiting room of an establishment; placed in a unit, it has that unit's queue: its
+    tickets are called to that unit's rooms only, and its agendas check in there."""
+
     establishment = models.ForeignKey(
         Establishment, on_delete=models.PROTECT, related_name="waiting_rooms"
     )
     name = models.CharField(_("name"), max_length=200)
+    unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waiting_rooms",
+        verbose_name=_("unit"),
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -213,6 +249,9 @@ class Ticket(models.Model):
             models.UniqueConstraint(
                 fields=["waiting_room", "day", "number"], name="ticket_number_per_day"
             )
+        ]
+        indexes = [
+            models.Index(fields=["waiting_room", "issued_at"], name="ticket_room_issued"),
         ]
 
 

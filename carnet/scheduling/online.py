@@ -22,7 +22,14 @@ from carnet.patients.accounts import own_patient
 from carnet.patients.models import PortalAccount
 
 from .models import HOLDING, Appointment, AppointmentState, ConsultationType
-from .services import BadTransition, _bookable_type, book_slot, change_state, guarded_appointment
+from .services import (
+    BadTransition,
+    Details,
+    _bookable_type,
+    book_slot,
+    change_state,
+    guarded_appointment,
+)
 from .slots import Slot, free_slots
 
 # Future appointments a portal account may hold at once: enough for a family of visits,
@@ -122,8 +129,15 @@ def slots_for_move(
 
 
 def book_online(
-    *, actor: Actor, consultation_type_id: object, starts_at: datetime.datetime
+    *,
+    actor: Actor,
+    consultation_type_id: object,
+    starts_at: datetime.datetime,
+    visit_reason: str = "",
+    first_visit: bool | None = None,
 ) -> Appointment:
+    """The patient books online; the visit reason (sealed with the patient's key) and whether
+    it is a first visit are the patient's to give or not."""
     require(actor, Capability.BOOK_ONLINE)
     patient = own_patient(actor)
     consultation_type = _bookable_type(consultation_type_id)
@@ -142,7 +156,8 @@ def book_online(
             )
             % {"count": future}
         )
-    return book_slot(actor, consultation_type, patient, starts_at)
+    details = Details(visit_reason=visit_reason, first_visit=first_visit)
+    return book_slot(actor, consultation_type, patient, starts_at, details=details)
 
 
 def _changeable(appointment: Appointment) -> None:

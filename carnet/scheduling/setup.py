@@ -34,6 +34,9 @@ WEEKDAYS_MORNING_AND_AFTERNOON = {
     day: [(datetime.time(8, 30), datetime.time(12, 30)), (datetime.time(14), datetime.time(18))]
     for day in range(5)
 }
+# An emergency department's unscheduled consultations: every day, all day (a closing time of
+# 23:59 is midnight, see slots.py).
+AROUND_THE_CLOCK = {day: [(datetime.time(0), datetime.time(23, 59))] for day in range(7)}
 
 
 @transaction.atomic
@@ -72,9 +75,13 @@ def fill_agenda(
     days: int,
     share: float,
     rng: random.Random,
+    not_before: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    limit: int | None = None,
 ) -> int:
     """Books `share` of the agenda's slots over the days with the given patients: past
-    appointments done (some not attended), future ones booked or confirmed."""
+    appointments done (some not attended), future ones booked or confirmed. `not_before`,
+    `until` and `limit` keep to the slots starting in that span, the first `limit` of them."""
     require(actor, Capability.IMPORT_APPOINTMENTS)
     consultation = agenda.consultation_types.order_by("pk").first()
     if consultation is None or not patient_ids:
@@ -88,7 +95,13 @@ def fill_agenda(
         ignore_appointments=False,
     )
     now = timezone.now()
-    chosen = [slot for slot in slots if rng.random() < share]
+    slots = [
+        slot
+        for slot in slots
+        if (not_before is None or slot.starts_at >= not_before)
+        and (until is None or slot.starts_at < until)
+    ]
+    chosen = [slot for slot in slots if rng.random() < share][:limit]
     appointments = []
     for slot in chosen:
         if slot.ends_at < now:

@@ -1,7 +1,8 @@
 """Free slots of an agenda: the wall-clock grid of its opening hours in the establishment's
 time zone, minus absences, appointments that hold their time, the minimum notice and the
 booking horizon. A slot that does not exist on the clock (the spring-forward hour) or would
-be ambiguous (the autumn hour that happens twice) is not offered."""
+be ambiguous (the autumn hour that happens twice) is not offered. Opening hours that close
+at 23:59 run to midnight (an agenda open all day has its last slot end at 00:00)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ from .models import Absence, Agenda, Appointment, ConsultationType, OpeningHours
 UTC = datetime.UTC
 # ConsultationType.minutes is a PositiveSmallIntegerField: no appointment lasts longer.
 LONGEST_APPOINTMENT = datetime.timedelta(minutes=32767)
+# A time field cannot say 24:00: closing at this minute means closing at midnight.
+MIDNIGHT_CLOSE = datetime.time(23, 59)
+
+
+def _closing(day: datetime.date, closes: datetime.time) -> datetime.datetime:
+    if closes >= MIDNIGHT_CLOSE:
+        return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min)
+    return datetime.datetime.combine(day, closes)
 
 
 @dataclass(frozen=True, order=True)
@@ -83,7 +92,7 @@ def free_slots(
         day = first_day + datetime.timedelta(days=offset)
         for opens, closes in sorted(hours.get(day.weekday(), [])):
             cursor = datetime.datetime.combine(day, opens)
-            close = datetime.datetime.combine(day, closes)
+            close = _closing(day, closes)
             while cursor + length <= close:
                 start, end = _aware(cursor, zone), _aware(cursor + length, zone)
                 cursor += length

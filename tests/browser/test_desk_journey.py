@@ -34,17 +34,19 @@ from carnet.staff.models import Membership
 from ..factories import EstablishmentFactory, make_patient, totp_device
 from .signing import sign_in, staff_account
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# A morning at the desk: the agendas below have free slots left today.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.working_hours(10, 0),
+]
 
 BIRTH_DATE = datetime.date(1980, 5, 17)
 
 
 def _agenda_open_around_now(establishment, practitioner, name: str = "") -> ConsultationType:
-    """Open every day from two hours ago to the end of the evening, so that today has free
-    slots whenever the test runs (but for the last half hour before midnight)."""
+    """Open every day from two hours before the test's moment to three hours after it."""
     now = timezone.localtime()
-    if now.hour == 23 and now.minute >= 30:
-        pytest.skip("no free slot is left today this close to midnight")
     agenda = Agenda.objects.create(
         establishment=establishment,
         kind="practitioner" if practitioner else "resource",

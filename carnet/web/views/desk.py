@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,19 +23,38 @@ from carnet.guard.actors import Actor
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.patients.selectors import SearchQuery, search_identities
-from carnet.scheduling.models import AppointmentState
-from carnet.scheduling.queue import call_next, check_in, desk_queues
+from carnet.scheduling.models import AppointmentState, CancellationReason
+from carnet.scheduling.queue import (
+    call_next,
+    check_in,
+    desk_queues,
+    home_waiting_room,
+    waiting_rooms_for,
+)
 from carnet.scheduling.reminders import send_confirmation
 from carnet.scheduling.selectors import (
+    WEEK_GRID_AGENDAS,
     agendas_for,
     confirmation,
+    day_grid,
     day_sheet,
     monday_of,
+    move_choices,
+    next_free,
+    specialties_for,
     unit_day,
     units_for,
-    week_sheet,
+    week_grid,
 )
-from carnet.scheduling.services import SlotTaken, book_appointment, change_state
+from carnet.scheduling.services import (
+    Details,
+    SlotTaken,
+    add_walk_in,
+    book_appointment,
+    change_state,
+    move_appointment,
+    set_details,
+)
 
 from ..forms import SearchForm
 from .common import signed_in_actor
@@ -71,11 +90,29 @@ def _views(agenda_id: int | None, day: datetime.date, unit_id: int | None = None
     }
 
 
+def _details(data: QueryDict) -> Details:
+    first = data.get("first_visit", "")
+    return Details(
+        comment=data.get("comment", ""),
+        visit_reason=data.get("visit_reason", ""),
+        first_visit=True if first == "yes" else False if first == "no" else None,
+    )
+
+
+# Offered to the desk when cancelling (the death is declared elsewhere, a move is a move).
+DESK_CANCELLATION_REASONS = [
+    (value, label)
+    for value, label in CancellationReason.choices
+    if value not in (CancellationReason.DEATH, CancellationReason.MOVED)
+]
+
+
 def _day_context(actor: Actor, agenda_id: int | None, day: datetime.date) -> dict:
     return {
         "sheet": day_sheet(actor=actor, agenda_id=agenda_id, day=day) if agenda_id else None,
         "day": day,
         "today": timezone.localdate(),
+        "cancellation_reasons": DESK_CANCELLATION_REASONS,
     }
 
 
@@ -112,28 +149,46 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _week_url(agenda_id: int | None, also: list[int], day: datetime.date | None = None) -> str:
+    query = [("agenda", agenda_id)] if agenda_id else []
+    query += [("day", day)] if day else []
+    query += [("also", pk) for pk in also]
+    return f"{reverse('web:desk_week')}?{urlencode(query)}" if query else reverse("web:desk_week")
+
+
 @staff_view("desk.week", Capability.BOOK_APPOINTMENT)
 def desk_week(request: HttpRequest) -> HttpResponse:
+    """The week as a time grid: the chosen agenda, and others beside it within each day."""
     actor = signed_in_actor(request)
     agendas, agenda_id, day = _choice(actor, request.GET)
-    week = week_sheet(actor=actor, agenda_id=agenda_id, day=day) if agenda_id else None
+    also = [
+        pk
+        for pk in dict.fromkeys(_number(v) for v in request.GET.getlist("also"))
+        if pk is not None and pk != agenda_id
+    ][: WEEK_GRID_AGENDAS - 1]
+    week = grid = None
+    if agenda_id:
+        week, grid = week_grid(actor=actor, agenda_ids=[agenda_id, *also], day=day)
     monday = monday_of(day)
     return render(
         request,
         "web/desk_week.html",
         {
             **_views(agenda_id, day),
+            "week_url": _week_url(agenda_id, also, day),
             "agendas": agendas,
             "agenda_id": agenda_id,
+            "also": also,
             "view": "week",
             "week": week,
+            "grid": grid,
             "day": day,
             "sunday": monday + datetime.timedelta(days=6),
             "monday": monday,
             "today": timezone.localdate(),
-            "previous_url": _url("web:desk_week", agenda=agenda_id, day=monday - ONE_WEEK),
-            "next_url": _url("web:desk_week", agenda=agenda_id, day=monday + ONE_WEEK),
-            "today_url": _url("web:desk_week", agenda=agenda_id),
+            "previous_url": _week_url(agenda_id, also, monday - ONE_WEEK),
+            "next_url": _week_url(agenda_id, also, monday + ONE_WEEK),
+            "today_url": _week_url(agenda_id, also),
         },
     )
 
@@ -145,6 +200,7 @@ def desk_unit(request: HttpRequest) -> HttpResponse:
     unit_id = _number(request.GET.get("unit"))
     home = next((a.establishment_id for a in agendas if a.pk == agenda_id), None)
     board = unit_day(actor=actor, day=day, unit_id=unit_id, establishment_id=home)
+    grid = day_grid(actor=actor, board=board)
     return render(
         request,
         "web/desk_unit.html",
@@ -155,6 +211,7 @@ def desk_unit(request: HttpRequest) -> HttpResponse:
             "unit_id": unit_id,
             "view": "unit",
             "board": board,
+            "grid": grid,
             "day": day,
             "today": timezone.localdate(),
             "previous_url": _url(
@@ -189,13 +246,38 @@ def desk_cancel(request: HttpRequest, appointment_id: str) -> HttpResponse:
         change_state(
             actor=signed_in_actor(request),
             appointment_id=appointment_id,
-            to_state=AppointmentState.CANCELLED_BY_ESTABLISHMENT,
+            to_state=_cancelled_by(request.POST.get("cancellation", "")),
             reason=request.POST.get("reason", ""),
+            cancellation_reason=request.POST.get("cancellation", ""),
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("Appointment cancelled; the slot is free again."))
+    return _sheet_or_back(request, request.POST.get("agenda", ""), request.POST.get("day", ""))
+
+
+def _cancelled_by(code: str) -> str:
+    """The patient called to cancel: cancelled by the patient; anything else, by us."""
+    if code == CancellationReason.PATIENT_REQUEST:
+        return AppointmentState.CANCELLED_BY_PATIENT
+    return AppointmentState.CANCELLED_BY_ESTABLISHMENT
+
+
+@staff_view("desk.details", Capability.BOOK_APPOINTMENT)
+@require_POST
+def desk_details(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    """The comment, the visit reason and first visit or not of an appointment (sealed)."""
+    try:
+        set_details(
+            actor=signed_in_actor(request),
+            appointment_id=appointment_id,
+            details=_details(request.POST),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Appointment details saved."))
     return _sheet_or_back(request, request.POST.get("agenda", ""), request.POST.get("day", ""))
 
 
@@ -205,13 +287,43 @@ def desk_book(request: HttpRequest) -> HttpResponse:
     From the day view, htmx opens this as a panel beside the sheet."""
     actor = signed_in_actor(request)
     data = request.POST if request.method == "POST" else request.GET
-    starts_at = parse_datetime(data.get("start", ""))
+    starts_at = parse_datetime(data.get("start", "") or "")
     consultation_id = _number(data.get("type"))
-    if starts_at is None or consultation_id is None:
+    # A walk-in has no slot: the patient is here, seen at the agenda's first free time.
+    walk_in = data.get("walk_in") == "1"
+    if (starts_at is None and not walk_in) or consultation_id is None:
         messages.error(request, _("Choose a free slot in the agenda first."))
         return redirect("web:desk")
-    agenda, day = data.get("agenda", ""), timezone.localtime(starts_at).date()
-    if request.method == "POST":
+    agenda = data.get("agenda", "")
+    day = timezone.localtime(starts_at).date() if starts_at else timezone.localdate()
+    # Finding the patient is a POST too (criteria never in the address); booking carries the
+    # chosen patient instead.
+    finding = request.method == "POST" and "find" in request.POST
+    if request.method == "POST" and not finding and walk_in:
+        fresh = ""
+        try:
+            ticket = add_walk_in(
+                actor=actor,
+                consultation_type_id=consultation_id,
+                patient_id=request.POST.get("patient", ""),
+                details=_details(request.POST),
+            )
+        except SlotTaken:
+            messages.error(request, _("This slot was just taken: please choose another one."))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            fresh = str(ticket.appointment_id)
+            messages.success(
+                request,
+                _("Walk-in added at %(time)s: ticket %(number)s.")
+                % {
+                    "time": timezone.localtime(ticket.appointment.starts_at).strftime("%H:%M"),
+                    "number": ticket.number,
+                },
+            )
+        return _sheet_or_back(request, agenda, day.isoformat(), fresh)
+    if request.method == "POST" and not finding:
         fresh = ""
         try:
             appointment = book_appointment(
@@ -219,6 +331,7 @@ def desk_book(request: HttpRequest) -> HttpResponse:
                 consultation_type_id=consultation_id,
                 patient_id=request.POST.get("patient", ""),
                 starts_at=starts_at,
+                details=_details(request.POST),
             )
         except SlotTaken:
             messages.error(request, _("This slot was just taken: please choose another one."))
@@ -235,9 +348,9 @@ def desk_book(request: HttpRequest) -> HttpResponse:
                 format_html('{} <a href="{}">{}</a>', booked, link, _("Print the confirmation")),
             )
         return _sheet_or_back(request, agenda, day.isoformat(), fresh)
-    form = SearchForm(request.GET)
+    form = SearchForm(request.POST if finding else None)
     outcome = None
-    if form.has_criteria() and form.is_valid():
+    if finding and form.has_criteria() and form.is_valid():
         outcome = search_identities(actor=actor, query=SearchQuery(**form.cleaned_data))
     template = "web/desk_book_panel.html" if request.htmx else "web/desk_book.html"  # type: ignore[attr-defined]
     return render(
@@ -247,6 +360,7 @@ def desk_book(request: HttpRequest) -> HttpResponse:
             "form": form,
             "outcome": outcome,
             "start": starts_at,
+            "walk_in": walk_in,
             "type": consultation_id,
             "agenda": agenda,
             "panel": bool(request.htmx),  # type: ignore[attr-defined]
@@ -255,9 +369,19 @@ def desk_book(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _queue_context(request: HttpRequest, room_id: int | None) -> dict:
+def _queue_context(request: HttpRequest, room_id: int | None, waiting_room_id: int | None) -> dict:
+    """One waiting room's queue at a time (the one asked for, else the desk's own unit's):
+    each waiting room calls its tickets to its own unit's rooms."""
+    actor = signed_in_actor(request)
+    waiting_rooms = waiting_rooms_for(actor=actor)
+    chosen = next((w for w in waiting_rooms if w.pk == waiting_room_id), None) or (
+        home_waiting_room(actor=actor, waiting_rooms=waiting_rooms)
+    )
+    queues = desk_queues(actor=actor, waiting_room_id=chosen.pk) if chosen else ()
     return {
-        "queues": desk_queues(actor=signed_in_actor(request)),
+        "queues": queues,
+        "waiting_rooms": waiting_rooms,
+        "waiting_room_id": chosen.pk if chosen else None,
         "room_id": room_id,
         "today": timezone.localdate(),
     }
@@ -265,7 +389,9 @@ def _queue_context(request: HttpRequest, room_id: int | None) -> dict:
 
 @staff_view("desk.queue", Capability.BOOK_APPOINTMENT)
 def desk_queue(request: HttpRequest) -> HttpResponse:
-    context = _queue_context(request, _number(request.GET.get("room")))
+    context = _queue_context(
+        request, _number(request.GET.get("room")), _number(request.GET.get("waiting_room"))
+    )
     return render(request, "web/desk_queue.html", context)
 
 
@@ -273,10 +399,9 @@ def desk_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def desk_call_next(request: HttpRequest) -> HttpResponse:
     room_id = _number(request.POST.get("room")) or 0
+    waiting_room_id = _number(request.POST.get("waiting_room")) or 0
     ticket = call_next(
-        actor=signed_in_actor(request),
-        waiting_room_id=_number(request.POST.get("waiting_room")) or 0,
-        room_id=room_id,
+        actor=signed_in_actor(request), waiting_room_id=waiting_room_id, room_id=room_id
     )
     if ticket is None:
         messages.warning(request, _("Nobody is waiting: no ticket was called."))
@@ -287,9 +412,9 @@ def desk_call_next(request: HttpRequest) -> HttpResponse:
             % {"number": ticket.number, "room": ticket.room.name if ticket.room else ""},
         )
     if request.htmx:  # type: ignore[attr-defined]
-        context = {**_queue_context(request, room_id), "swapped": True}
+        context = {**_queue_context(request, room_id, waiting_room_id), "swapped": True}
         return render(request, "web/desk_queue_board.html", context)
-    return redirect(_url("web:desk_queue", room=room_id))
+    return redirect(_url("web:desk_queue", waiting_room=waiting_room_id, room=room_id))
 
 
 @staff_view("desk.confirmation", Capability.BOOK_APPOINTMENT)
@@ -330,3 +455,97 @@ def desk_send_confirmation(request: HttpRequest, appointment_id: str) -> HttpRes
                 % {"channels": ", ".join(str(channels[c]) for c in outcome.failed)},
             )
     return redirect("web:desk_confirmation", appointment_id=appointment_id)
+
+
+@staff_view("desk.next_free", Capability.BOOK_APPOINTMENT)
+def desk_next_free(request: HttpRequest) -> HttpResponse:
+    """The next free slots with any practitioner of a specialty (the caller wants "the first
+    cardiologist available"), each a link to book it."""
+    actor = signed_in_actor(request)
+    specialty = request.GET.get("specialty", "")[:100]
+    motive = request.GET.get("motive", "")[:100]
+    offers = next_free(actor=actor, specialty=specialty, motive=motive) if specialty else None
+    return render(
+        request,
+        "web/desk_next_free.html",
+        {
+            "specialties": specialties_for(actor=actor),
+            "specialty": specialty,
+            "motive": motive,
+            "offers": offers,
+            "view": "next",
+        },
+    )
+
+
+# Where a move dragged on the time grid comes back to.
+GRID_PAGES = ("/desk/week/", "/desk/unit/")
+
+
+@staff_view("desk.move", Capability.BOOK_APPOINTMENT)
+def desk_move(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    """Moving an appointment: choose a day, then one of its free slots (the same visit type);
+    the old time is freed as moved, the comment and the visit reason follow."""
+    actor = signed_in_actor(request)
+    if request.method == "POST":
+        starts_at = parse_datetime(request.POST.get("start", "") or "")
+        try:
+            if starts_at is None:
+                raise ValidationError(_("Choose a free slot in the agenda first."))
+            moved = move_appointment(
+                actor=actor,
+                appointment_id=appointment_id,
+                starts_at=starts_at,
+                reason=request.POST.get("reason", ""),
+            )
+        except SlotTaken:
+            messages.error(request, _("This slot was just taken: please choose another one."))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                _("Appointment moved to %(day)s at %(time)s.")
+                % {
+                    "day": timezone.localtime(moved.starts_at).strftime("%d/%m/%Y"),
+                    "time": timezone.localtime(moved.starts_at).strftime("%H:%M"),
+                },
+            )
+            back = request.POST.get("back", "")
+            if back.startswith(GRID_PAGES) and url_has_allowed_host_and_scheme(back, None):
+                return redirect(back)  # dragged on the grid: back to the same grid
+            day = timezone.localtime(moved.starts_at).date()
+            return redirect(_url("web:desk", agenda=moved.agenda_id, day=day) + f"#a-{moved.pk}")
+    wanted = parse_date(request.GET.get("day", "") or "")
+    choices = move_choices(actor=actor, appointment_id=appointment_id, day=wanted)
+    return render(
+        request,
+        "web/desk_move.html",
+        {
+            "choices": choices,
+            "move_url": reverse("web:desk_move", args=[choices.appointment_id]),
+            "previous_day": choices.day - ONE_DAY,
+            "next_day": choices.day + ONE_DAY,
+            "today": timezone.localdate(),
+            "back": _url("web:desk", agenda=choices.agenda.pk, day=choices.current_day),
+        },
+    )
+
+
+@staff_view("desk.print_day", Capability.BOOK_APPOINTMENT)
+def desk_print_day(request: HttpRequest) -> HttpResponse:
+    """The day's list of an agenda, to print: times, names (as the sheet shows them), visit
+    types, first visit, comments; no visit reason (a list left on a desk)."""
+    actor = signed_in_actor(request)
+    agendas, agenda_id, day = _choice(actor, request.GET)
+    sheet = day_sheet(actor=actor, agenda_id=agenda_id, day=day) if agenda_id else None
+    return render(
+        request,
+        "web/desk_print_day.html",
+        {
+            "sheet": sheet,
+            "day": day,
+            "printed_at": timezone.now(),
+            "back": _url("web:desk", agenda=agenda_id, day=day),
+        },
+    )
