@@ -362,7 +362,10 @@ def test_the_desk_gives_a_code_on_a_letter_and_only_the_desk(establishment, pati
     assert "Give a sign-up code" in page.content.decode()
     letter = desk.post(f"/patients/{patient}/portal-code/")
     body = letter.content.decode()
-    code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", body).group(0)
+    # Read the code where the letter prints it: elsewhere on the page a patient id (a UUID) can
+    # hold three groups of digits that look like a code.
+    printed = re.search(r'"letter-code[^"]*">\s*([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\s*<', body)
+    code = printed.group(1)
     assert "/portal/sign-up/" in body
     assert LinkCode.objects.get().digest != code and code not in repr(
         LinkCode.objects.values_list()
@@ -371,3 +374,33 @@ def test_the_desk_gives_a_code_on_a_letter_and_only_the_desk(establishment, pati
     assert "has a patient space account" in desk.get(f"/patients/{patient}/").content.decode()
     _, nurse = staff(Role.NURSE)
     assert nurse.post(f"/patients/{patient}/portal-code/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_patient_gives_a_visit_reason_and_first_visit_kept_sealed(
+    establishment, patient, online, frozen_now
+):
+    client = portal_client(establishment, patient)
+    start = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=PARIS)
+    confirm = client.get("/portal/book/confirm/", {"type": online.pk, "start": start.isoformat()})
+    assert 'name="visit_reason"' in confirm.content.decode()
+    booked = client.post(
+        "/portal/book/confirm/",
+        {
+            "type": online.pk,
+            "start": start.isoformat(),
+            "visit_reason": "Essoufflement à l'effort",
+            "first_visit": "yes",
+        },
+    )
+    assert booked.status_code == 302
+    appointment = Appointment.objects.get(patient_id=patient)
+    assert appointment.first_visit is True
+    raw = Appointment.objects.values_list("visit_reason_sealed", flat=True).get()
+    assert raw and b"Essoufflement" not in bytes(raw)
+    # Not said: nothing stored, and the booking goes through.
+    later = datetime.datetime(2026, 12, 1, 10, 30, tzinfo=PARIS)
+    client.post("/portal/book/confirm/", {"type": online.pk, "start": later.isoformat()})
+    second = Appointment.objects.get(patient_id=patient, starts_at=later)
+    assert second.first_visit is None
+    assert Appointment.objects.filter(pk=second.pk, visit_reason_sealed__isnull=True).exists()

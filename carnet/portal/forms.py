@@ -1,4 +1,5 @@
-"""Portal forms: sign-in by e-mail, sign-up with the establishment's code, slot search."""
+"""Portal forms: sign-in by e-mail, sign-up with the establishment's code, slot search,
+password reset, cancellation reasons."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -93,3 +95,54 @@ class SlotSearchForm(forms.Form):
         today = timezone.localdate()
         day = self.cleaned_data.get("day") if self.is_bound and self.is_valid() else None
         return max(day or today, today)
+
+
+class ResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        help_text=_("The one you sign in with."),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+
+class NewPasswordForm(forms.Form):
+    new_password1 = forms.CharField(
+        label=_("New password"),
+        help_text=_("At least 12 characters; a sentence is easy to remember."),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+    )
+    new_password2 = forms.CharField(
+        label=_("New password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("new_password1") and data.get("new_password1") != data.get("new_password2"):
+            self.add_error("new_password2", _("The two passwords differ."))
+        return data
+
+
+class CancelReason(models.TextChoices):
+    """Why a patient cancels, from a short list: what the establishment can act on (free
+    times, access), never free text, which could carry health details in clear."""
+
+    UNAVAILABLE = "unavailable", _("I am not available at that time")
+    BETTER = "no_longer_needed", _("I no longer need it")
+    ELSEWHERE = "elsewhere", _("I found an appointment elsewhere")
+    TRANSPORT = "transport", _("Transport or access difficulty")
+    OTHER = "other", _("Another reason")
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Reason (optional)"),
+        required=False,
+        choices=[("", _("I prefer not to say")), *CancelReason.choices],
+    )
+
+    def reason_code(self) -> str:
+        """The reason chosen, or "" (an unknown value never stops a cancellation)."""
+        return self.cleaned_data.get("reason", "") if self.is_valid() else ""

@@ -8,6 +8,7 @@ import datetime
 import re
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -75,25 +76,27 @@ def test_a_patient_signs_up_with_the_desks_code_books_online_and_cancels(
     shoot("portal-03-slots", on=patient)
     first_slot.click()
     patient.wait_for_url(re.compile(r".*/portal/book/confirm/.*"))
+    patient.fill("textarea[name=visit_reason]", "Essoufflement à l'effort")
+    patient.check("input[name=first_visit][value=yes]")
     shoot("portal-04-confirm", on=patient)
     patient.click("form:has(input[name=start]) button[type=submit]")
     patient.wait_for_url(re.compile(r".*/portal/appointments/[0-9a-f-]+/$"))
     appointment = Appointment.objects.get(patient_id=patient_id)
     assert appointment.consultation_type_id == consultation.pk
-    assert appointment.state == AppointmentState.BOOKED
+    assert appointment.state == AppointmentState.BOOKED and appointment.first_visit is True
     shoot("portal-05-appointment", on=patient)
 
     # Cancels it, with a reason.
-    patient.fill("input[name=reason]", "Empêchement")
-    patient.click("form:has(input[name=reason]) button[type=submit]")
+    patient.select_option("select[name=reason]", "unavailable")
+    patient.click("form:has(select[name=reason]) button[type=submit]")
     patient.wait_for_url(f"{base}/portal/")
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.CANCELLED_BY_PATIENT
-    assert appointment.history.last().reason == "Empêchement"
+    assert appointment.history.last().reason == "cancelled on the portal: unavailable"
 
     # And sees who opened the record: the secretary who printed the letter.
     patient.goto(f"{base}/portal/history/")
-    expect(patient.locator("table")).to_contain_text(secretary.last_name)
+    expect(patient.locator(".history-day")).to_contain_text(secretary.last_name)
     shoot("portal-06-history", on=patient)
 
 
@@ -130,12 +133,14 @@ def test_the_screen_shows_the_called_ticket_and_its_room_never_a_name(live_serve
             patient_id=patient_id,
             starts_at=_next_weekday_slot(consultation),
         )
-    with transaction.atomic(), boundary(secretary, "desk.check_in"):
-        ticket = check_in(
-            actor=secretary, appointment_id=appointment.pk, waiting_room_id=waiting_room.pk
-        )
-    with transaction.atomic(), boundary(secretary, "desk.call_next"):
-        call_next(actor=secretary, waiting_room_id=waiting_room.pk, room_id=room.pk)
+    # A check-in is accepted on the appointment's day only: the patient comes that day.
+    with time_machine.travel(appointment.starts_at - datetime.timedelta(minutes=5), tick=False):
+        with transaction.atomic(), boundary(secretary, "desk.check_in"):
+            ticket = check_in(
+                actor=secretary, appointment_id=appointment.pk, waiting_room_id=waiting_room.pk
+            )
+        with transaction.atomic(), boundary(secretary, "desk.call_next"):
+            call_next(actor=secretary, waiting_room_id=waiting_room.pk, room_id=room.pk)
 
     # No reload: the board polls and shows the number and the room within a few seconds.
     board = page.locator("main, body").first

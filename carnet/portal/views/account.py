@@ -6,24 +6,64 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
 from carnet.guard.http import client_ip, portal_view
 from carnet.guard.incidents import own_access_history
+from carnet.guard.reports import report_unrecognised_access, reported_entries
 from carnet.patients.accounts import own_patient_id
 from carnet.staff import second_factor
 from carnet.web.forms import TokenForm
 from carnet.web.views.common import signed_in_actor
 
+from ..history import grouped_history
+
 
 @portal_view("portal.history")
 def history(request: HttpRequest) -> HttpResponse:
     actor = signed_in_actor(request)
-    lines = own_access_history(actor=actor, patient_id=own_patient_id(actor))
-    return render(request, "portal/history.html", {"lines": lines})
+    patient_id = own_patient_id(actor)
+    lines = own_access_history(actor=actor, patient_id=patient_id)
+    others, own = grouped_history(lines)
+    return render(
+        request,
+        "portal/history.html",
+        {
+            "lines": lines,
+            "days": others,
+            "own_days": own,
+            "reported": reported_entries(actor=actor, patient_id=patient_id),
+        },
+    )
+
+
+@portal_view("portal.history_report")
+@require_POST
+def report_access(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """ "I do not recognise this": an alert to the security officer about one line."""
+    actor = signed_in_actor(request)
+    try:
+        _alert, raised = report_unrecognised_access(
+            actor=actor, patient_id=own_patient_id(actor), entry_id=entry_id
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            _(
+                "Thank you. The security officer is alerted and will look into this access; "
+                "the establishment will contact you if needed."
+            )
+            if raised
+            else _("You already reported this line: the security officer is looking into it."),
+        )
+    return redirect("portal:history")
 
 
 @portal_view("portal.account")

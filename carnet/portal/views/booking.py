@@ -80,10 +80,13 @@ def confirm(request: HttpRequest) -> HttpResponse:
         return redirect("portal:book")
     if request.method == "POST":
         try:
+            first = data.get("first_visit", "")
             appointment = book_online(
                 actor=signed_in_actor(request),
                 consultation_type_id=int(type_id),
                 starts_at=starts_at,
+                visit_reason=data.get("visit_reason", ""),
+                first_visit={"yes": True, "no": False}.get(first),
             )
         except SlotTaken:
             messages.error(request, _("This time was just taken: please choose another one."))
