@@ -32,6 +32,10 @@ pytestmark = pytest.mark.django_db
 NOTE = "Auscultation : sibilants diffus"
 NOT_CLINICAL = [Role.SECRETARY, Role.ADMINISTRATOR, Role.SECURITY_OFFICER, Role.LAB_TECHNICIAN]
 
+ORAL = {"route": "oral", "frequency": "matin et soir"}
+# The discharge form: a moment, a destination and the confirmation.
+DISCHARGE = {"destination": "home", "confirm": "on"}
+
 
 @pytest.fixture
 def unit(establishment):
@@ -64,7 +68,7 @@ def record(doctor, patient):
         lambda actor: prescribe(
             actor=actor,
             patient_id=patient,
-            lines=[LineInput(medication.pk, "2 bouffées si gêne", 30)],
+            lines=[LineInput(medication.pk, "2 bouffées si gêne", 30, **ORAL)],
         ),
     )
     document = as_actor(
@@ -174,29 +178,43 @@ def test_a_colleague_outside_care_is_counted_and_an_unapproved_one_refused(
 
     unapproved = member(Role.PRACTITIONER, establishment, access_approved=False)
     refused = client_of(unapproved).get(reverse("web:chart", args=[patient]))
-    assert refused.status_code == 404 and not _leaks(refused)
+    # Refused whoever the patient is: an account waiting for approval does nothing at all.
+    assert refused.status_code == 403 and not _leaks(refused)
 
 
 def test_a_nurse_has_the_chart_while_the_patient_is_admitted_in_her_unit(
     establishment, patient, record, doctor, unit
 ):
-    nurse = member(Role.NURSE, establishment, unit, access_approved=False)
-    other_unit_nurse = member(
-        Role.NURSE, establishment, UnitFactory(establishment=establishment), access_approved=False
-    )
+    nurse = member(Role.NURSE, establishment, unit)
+    other_unit_nurse = member(Role.NURSE, establishment, UnitFactory(establishment=establishment))
+    unapproved = member(Role.NURSE, establishment, unit, access_approved=False)
     chart = reverse("web:chart", args=[patient])
-    assert client_of(nurse).get(chart).status_code == 404
+    before = client_of(nurse).get(chart)
+    # Not admitted: at most what an approved account reads outside its care, counted.
+    assert not AuditEntry.objects.filter(
+        request_id=before["X-Request-ID"], patients__endswith=":admission"
+    ).exists()
 
     stay = admission(doctor, patient, unit)
     response = client_of(nurse).get(chart)
     assert response.status_code == 200 and NOTE in response.content.decode()
     entry = AuditEntry.objects.get(request_id=response["X-Request-ID"])
     assert entry.patients == f"{patient}:admission"
-    assert client_of(other_unit_nurse).get(chart).status_code == 404
+    elsewhere = client_of(other_unit_nurse).get(chart)
+    assert not AuditEntry.objects.filter(
+        request_id=elsewhere["X-Request-ID"], patients__endswith=":admission"
+    ).exists()
+    # Placed in the unit but not approved yet: the unit's admissions open nothing to her.
+    waiting = client_of(unapproved).get(chart)
+    assert waiting.status_code == 403 and not _leaks(waiting)
 
-    client_of(doctor).post(reverse("web:chart_discharge", args=[patient, stay.pk]))
+    client_of(doctor).post(reverse("web:chart_discharge", args=[patient, stay.pk]), DISCHARGE)
     after = client_of(nurse).get(chart)
-    assert after.status_code == 404 and not _leaks(after)
+    # The admission no longer opens it (what an approved account may still read outside its
+    # care is counted: see the next test).
+    assert not AuditEntry.objects.filter(
+        request_id=after["X-Request-ID"], patients__endswith=":admission"
+    ).exists()
 
 
 def test_after_discharge_an_approved_nurse_reads_only_as_counted_exposure(
@@ -208,7 +226,7 @@ def test_after_discharge_an_approved_nurse_reads_only_as_counted_exposure(
     during = client_of(nurse).get(chart)
     assert not Exposure.objects.filter(user=nurse).exists()
     assert AuditEntry.objects.get(request_id=during["X-Request-ID"]).patients.endswith(":admission")
-    client_of(doctor).post(reverse("web:chart_discharge", args=[patient, stay.pk]))
+    client_of(doctor).post(reverse("web:chart_discharge", args=[patient, stay.pk]), DISCHARGE)
     after = client_of(nurse).get(chart)
     assert AuditEntry.objects.get(request_id=after["X-Request-ID"]).patients.endswith(":outside")
     assert Exposure.objects.filter(user=nurse, patient_id=patient).exists()
@@ -231,7 +249,7 @@ def test_nurses_write_notes_and_documents_but_never_prescribe(
             nurse,
             "tests.rx",
             lambda actor: prescribe(
-                actor=actor, patient_id=patient, lines=[LineInput(1, "1/j", 3)]
+                actor=actor, patient_id=patient, lines=[LineInput(1, "1/j", 3, **ORAL)]
             ),
         )
     assert Prescription.objects.count() == 1

@@ -25,6 +25,8 @@ SECRET = "Idées suicidaires scénarisées"
 ADDENDUM = "Réévaluation : risque moindre"
 SERO_DOC = "Western blot positif"
 
+ORAL = {"route": "oral", "frequency": "matin et soir"}
+
 
 @pytest.fixture
 def psychiatry(establishment):
@@ -69,7 +71,9 @@ def sensitive(psychiatrist, patient):
         psychiatrist,
         "tests.rx",
         lambda actor: prescribe(
-            actor=actor, patient_id=patient, lines=[LineInput(truvada.pk, "1 cp par jour", 30)]
+            actor=actor,
+            patient_id=patient,
+            lines=[LineInput(truvada.pk, "1 cp par jour", 30, **ORAL)],
         ),
     )
     document = as_actor(
@@ -230,7 +234,11 @@ def test_the_chart_reads_in_a_fixed_number_of_queries(establishment, patient):
                     prescribe(
                         actor=actor,
                         patient_id=patient,
-                        lines=[LineInput(first.pk, "x", 3), LineInput(second.pk, "y", 3)],
+                        lines=[
+                            LineInput(first.pk, "x", 3, **ORAL),
+                            LineInput(second.pk, "y", 3, **ORAL),
+                        ],
+                        override_reason="Deux dosages du même médicament, voulus",
                     ),
                 ),
             )

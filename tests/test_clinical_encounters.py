@@ -50,7 +50,9 @@ def test_an_admission_opens_the_unit_until_discharge(doctor, establishment, pati
     as_actor(
         nurse,
         "tests.discharge",
-        lambda actor: discharge(actor=actor, patient_id=patient, encounter_id=stay.pk),
+        lambda actor: discharge(
+            actor=actor, patient_id=patient, encounter_id=stay.pk, destination="home"
+        ),
     )
     assert kinds_for(actor_of(nurse), [patient]) == {}
     assert Encounter.objects.get(pk=stay.pk).discharged_at is not None
@@ -58,7 +60,9 @@ def test_an_admission_opens_the_unit_until_discharge(doctor, establishment, pati
         as_actor(
             doctor,
             "tests.discharge",
-            lambda actor: discharge(actor=actor, patient_id=patient, encounter_id=stay.pk),
+            lambda actor: discharge(
+                actor=actor, patient_id=patient, encounter_id=stay.pk, destination="home"
+            ),
         )
 
 
@@ -127,7 +131,9 @@ def test_the_practitioner_in_charge_keeps_a_month_after_discharge(
     as_actor(
         secretary_admits,
         "tests.discharge",
-        lambda actor: discharge(actor=actor, patient_id=patient, encounter_id=stay.pk),
+        lambda actor: discharge(
+            actor=actor, patient_id=patient, encounter_id=stay.pk, destination="home"
+        ),
     )
     assert kinds_for(actor_of(doctor), [patient]) == {patient: RelationshipKind.ENCOUNTER}
     with time_machine.travel(timezone.now() + FOLLOW_UP + datetime.timedelta(days=1)):

@@ -20,6 +20,8 @@ from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
+ORAL = {"route": "oral", "frequency": "matin et soir"}
+
 
 @pytest.fixture
 def doctor(establishment):
@@ -39,6 +41,8 @@ def _post(client, patient, lines, **fields):
             {
                 f"line-{index}-medication": str(medication),
                 f"line-{index}-dosage": dosage,
+                f"line-{index}-route": "oral",
+                f"line-{index}-frequency": "par jour",
                 f"line-{index}-duration_days": str(days),
                 f"line-{index}-renewals": str(renewals),
             }
@@ -127,7 +131,9 @@ def test_only_practitioners_with_an_rpps_prescribe(establishment, patient):
             no_rpps,
             "tests.rx",
             lambda actor: prescribe(
-                actor=actor, patient_id=patient, lines=[LineInput(paracetamol.pk, "1 cp", 3)]
+                actor=actor,
+                patient_id=patient,
+                lines=[LineInput(paracetamol.pk, "1 cp", 3, **ORAL)],
             ),
         )
     assert "RPPS" in str(refused.value)
@@ -140,5 +146,6 @@ def test_the_history_lists_every_prescription_newest_first(doctor, patient):
     _post(client, patient, [(_medication("Ibuprofène", "400 mg").pk, "1 cp x3/j", 5, 0)])
     _post(client, patient, [(_medication("Oméprazole", "20 mg").pk, "1 gél le matin", 28, 2)])
     chart = client.get(reverse("web:chart", args=[patient])).content.decode()
-    assert chart.index("Oméprazole") < chart.index("Ibuprofène")
+    history = chart[chart.index('id="prescriptions"') :]
+    assert history.index("Oméprazole") < history.index("Ibuprofène")
     assert chart.count("/chart/prescriptions/") >= 3  # two sheets and the "Prescribe" link

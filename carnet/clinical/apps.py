@@ -7,8 +7,9 @@ from django.apps import AppConfig
 def last_encounters(patient_ids):
     """Retention's activity source: each patient's latest stay or consultation (a current
     admission counts as today's: the record is in use)."""
-    from django.db.models import Case, Max, Q, When
-    from django.db.models.functions import Coalesce, Now
+    from django.db.models import Case, DateTimeField, Max, Q, Value, When
+    from django.db.models.functions import Coalesce
+    from django.utils import timezone
 
     from .models import Encounter
 
@@ -18,7 +19,11 @@ def last_encounters(patient_ids):
         .values("patient_id")
         .annotate(
             last=Max(
-                Case(When(current, then=Now()), default=Coalesce("discharged_at", "started_at"))
+                Case(
+                    # The application's clock, not the database's: one "now" for every rule.
+                    When(current, then=Value(timezone.now(), output_field=DateTimeField())),
+                    default=Coalesce("discharged_at", "started_at"),
+                )
             )
         )
     )

@@ -17,6 +17,7 @@ from carnet.patients.selectors import parse_patient_id
 from .access import closed_because, readable_patient
 from .models import Document, Encounter, EncounterKind, Note, Prescription, SensitiveCategory
 from .sensitivity import category_label, may_see, open_categories
+from .summary import Summary, build_summary, dosage_text
 
 
 def _name(user: object) -> str:
@@ -38,6 +39,8 @@ class EncounterView:
     started_at: datetime.datetime
     discharged_at: datetime.datetime | None
     reason: str
+    destination: str = ""
+    discharge_recorded_at: datetime.datetime | None = None
 
     @property
     def is_admission(self) -> bool:
@@ -85,6 +88,8 @@ class PrescriptionView:
     masked: bool
     lines: tuple[LineView, ...]
     notes: str
+    # The warnings checked before signing and the prescriber's reason, when overridden.
+    overridden: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class Chart:
     documents: tuple[DocumentView, ...]
     masked_categories: tuple[tuple[str, str], ...]
     opened_categories: tuple[tuple[str, str], ...]
+    summary: Summary
 
     @property
     def current_admission(self) -> EncounterView | None:
@@ -131,6 +137,10 @@ def _encounter_view(encounter: Encounter) -> EncounterView:
         started_at=encounter.started_at,
         discharged_at=encounter.discharged_at,
         reason=encounter.reason or "",
+        destination=encounter.get_discharge_destination_display()
+        if encounter.discharge_destination
+        else "",
+        discharge_recorded_at=encounter.discharge_recorded_at,
     )
 
 
@@ -175,7 +185,7 @@ def _prescription_view(prescription: Prescription, sees: _Seer) -> PrescriptionV
             LineView(
                 medication=str(line.medication),
                 brand=line.medication.brand,
-                dosage=line.dosage or "",
+                dosage=dosage_text(line.dosage or "", line.frequency, line.route),
                 duration_days=line.duration_days,
                 renewals=line.renewals,
             )
@@ -190,6 +200,7 @@ def _prescription_view(prescription: Prescription, sees: _Seer) -> PrescriptionV
         masked=not visible,
         lines=lines,
         notes=(prescription.notes or "") if visible else "",
+        overridden=(prescription.overridden or "") if visible else "",
     )
 
 
@@ -251,6 +262,7 @@ def open_chart(*, actor: Actor, patient_id: object) -> Chart:
     )
     prescription_views = tuple(_prescription_view(p, sees) for p in prescriptions)
     document_views = tuple(_document_view(d, sees) for d in documents)
+    summary = build_summary(patient, sees)
     return Chart(
         card=identity_card(patient),
         closed=closed_because(patient),
@@ -260,6 +272,7 @@ def open_chart(*, actor: Actor, patient_id: object) -> Chart:
         documents=document_views,
         masked_categories=_categories(sees.masked),
         opened_categories=_categories(sees.opened),
+        summary=summary,
     )
 
 

@@ -4,12 +4,16 @@ programs renamed as documents first, is refused with a message that says why."""
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+from pypdf.generic import DictionaryObject
 
 from .models import DocumentKind
 
@@ -167,6 +171,7 @@ def check_pdf(content: bytes) -> None:
     for data in _inflated(content):
         names |= _names(data)
     found = sorted({what for name, what in _ACTIVE_NAMES.items() if name in names})
+    found = found or _automatic_actions(content)
     if found:
         raise ValidationError(
             {
@@ -177,3 +182,29 @@ def check_pdf(content: bytes) -> None:
                 % {"what": ", ".join(found)}
             }
         )
+
+
+def _automatic_actions(content: bytes) -> list[str]:
+    """Actions a viewer runs by itself, without a click: the document's open action (other
+    than going to one of its own pages) and the additional actions of the document or its
+    pages (on open, on close, on print...). A link the reader chooses to follow is fine; a
+    PDF that opens an address as soon as it is shown is not. Read with a PDF parser (the
+    action can hide in an indirect object or an object stream)."""
+    try:
+        reader = PdfReader(io.BytesIO(content), strict=False)
+        root = reader.trailer["/Root"]
+        found = []
+        action = root.get("/OpenAction")
+        while action is not None:
+            action = action.get_object()
+            if not isinstance(action, DictionaryObject):
+                break  # a destination: a page of the document itself
+            if action.get("/S") != "/GoTo":
+                found.append(_("an action run when the document opens"))
+                break
+            action = action.get("/Next")
+        if "/AA" in root or any("/AA" in page for page in reader.pages):
+            found.append(_("actions run on opening or closing the document or a page"))
+        return found
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise _damaged("PDF") from None

@@ -14,18 +14,27 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from carnet.guard.actors import Actor
+from carnet.guard.boundary import ledger_for
 from carnet.guard.models import RelationshipKind
-from carnet.guard.policy import Capability
+from carnet.guard.policy import Capability, Role
 from carnet.guard.relationships import end, relate
 from carnet.organisations.models import Room, Unit
 from carnet.patients.models import Patient
 from carnet.staff.models import Practitioner
 
 from .access import encounter_of, establishment_for, readable_patient, writable_patient
-from .models import Encounter, EncounterKind
+from .models import DischargeDestination, DischargeUndone, Encounter, EncounterKind
 
 # The practitioner keeps the patient open this long after a consultation or a discharge.
 FOLLOW_UP = datetime.timedelta(days=30)
+# A discharge recorded by mistake (wrong patient, stay prolonged) is undone within this window.
+UNDO_WINDOW = datetime.timedelta(hours=2)
+MIN_UNDO_REASON = 10
+# A discharge is recorded at most this long after the patient left, and a browser's clock a
+# little ahead is not an error.
+BACKDATE = datetime.timedelta(days=1)
+CLOCK_SLACK = datetime.timedelta(minutes=5)
+MINUTE = datetime.timedelta(minutes=1)
 MAX_REASON = 500
 
 
@@ -193,17 +202,46 @@ def admit(
     return encounter
 
 
-def discharge(*, actor: Actor, patient_id: object, encounter_id: object) -> Encounter:
-    """Ends a current admission: the unit no longer opens the chart; the practitioner in
-    charge keeps a month of follow-up. Allowed after a death (it ends the stay)."""
+def discharge(
+    *,
+    actor: Actor,
+    patient_id: object,
+    encounter_id: object,
+    destination: str,
+    at: datetime.datetime | None = None,
+) -> Encounter:
+    """Ends a current admission, at a stated moment (now, or earlier within a day, never
+    before the admission) and to a destination: the unit no longer opens the chart; the
+    practitioner in charge keeps a month of follow-up. Allowed after a death (it ends the
+    stay). A practitioner may undo it for a short while (`undo_discharge`)."""
     with transaction.atomic():
         patient = readable_patient(actor, Capability.MANAGE_ENCOUNTERS, patient_id)
         encounter = encounter_of(patient, encounter_id, lock=True)
         if not encounter.is_current_admission:
             raise ValidationError(_("This encounter is not a current admission."))
+        if destination not in DischargeDestination.values:
+            raise ValidationError({"destination": _("Choose where the patient goes.")})
         now = timezone.now()
-        encounter.discharged_at = now
-        encounter.save(update_fields=["discharged_at"])
+        at = at or now
+        if encounter.started_at - MINUTE < at < encounter.started_at:
+            # A form gives minutes: the minute of the admission itself is not before it.
+            at = encounter.started_at
+        if at > now + CLOCK_SLACK or at < encounter.started_at or at < now - BACKDATE:
+            raise ValidationError(
+                {"at": _("The discharge is between the admission and now, within a day.")}
+            )
+        encounter.discharged_at = min(at, now)
+        encounter.discharge_recorded_at = now
+        encounter.discharged_by_id = actor.user_id
+        encounter.discharge_destination = destination
+        encounter.save(
+            update_fields=[
+                "discharged_at",
+                "discharge_recorded_at",
+                "discharged_by",
+                "discharge_destination",
+            ]
+        )
         source = _source(encounter)
         end(patient_id=patient.id, kind=RelationshipKind.ADMISSION, source=source)
         if encounter.practitioner_id:
@@ -216,4 +254,80 @@ def discharge(*, actor: Actor, patient_id: object, encounter_id: object) -> Enco
                 starts_at=now,
                 ends_at=now + FOLLOW_UP,
             )
+        ledger_for(actor).reason = f"discharge ({destination})"
+    return encounter
+
+
+def may_undo(encounter: Encounter, role: str, now: datetime.datetime | None = None) -> bool:
+    """Whether a discharge can still be undone, and by this role."""
+    now = now or timezone.now()
+    return (
+        role == Role.PRACTITIONER
+        and encounter.kind == EncounterKind.ADMISSION
+        and encounter.discharged_at is not None
+        and encounter.discharge_recorded_at is not None
+        and now - encounter.discharge_recorded_at <= UNDO_WINDOW
+    )
+
+
+def undo_discharge(
+    *, actor: Actor, patient_id: object, encounter_id: object, reason: str
+) -> Encounter:
+    """Makes a discharge recorded less than UNDO_WINDOW ago current again, by a practitioner
+    with a reason (kept, sealed, and in the audit): the unit opens the chart again."""
+    with transaction.atomic():
+        patient = writable_patient(actor, Capability.MANAGE_ENCOUNTERS, patient_id)
+        encounter = encounter_of(patient, encounter_id, lock=True)
+        if not may_undo(encounter, actor.role):
+            raise ValidationError(
+                _("Only a practitioner undoes a discharge, within %(hours)d hours of it.")
+                % {"hours": UNDO_WINDOW.total_seconds() // 3600}
+            )
+        reason = " ".join(reason.split())
+        if len(reason) < MIN_UNDO_REASON:
+            message = _("Say why (at least %(count)d characters).")
+            raise ValidationError({"reason": message % {"count": MIN_UNDO_REASON}})
+        if _current_admission(patient) is not None:
+            raise ValidationError(_("This patient is admitted again elsewhere."))
+        now = timezone.now()
+        undone = DischargeUndone(
+            encounter=encounter,
+            patient=patient,
+            discharged_at=encounter.discharged_at,
+            destination=encounter.discharge_destination,
+            undone_by_id=actor.user_id,
+            undone_at=now,
+        )
+        undone.reason = reason
+        undone.save()
+        encounter.discharged_at = None
+        encounter.discharge_recorded_at = None
+        encounter.discharged_by = None
+        encounter.discharge_destination = ""
+        encounter.save(
+            update_fields=[
+                "discharged_at",
+                "discharge_recorded_at",
+                "discharged_by",
+                "discharge_destination",
+            ]
+        )
+        source = _source(encounter)
+        relate(
+            patient_id=patient.id,
+            kind=RelationshipKind.ADMISSION,
+            unit_id=encounter.unit_id,
+            source=source,
+            starts_at=now,
+        )
+        if encounter.practitioner_id:
+            end(patient_id=patient.id, kind=RelationshipKind.ENCOUNTER, source=source)
+            relate(
+                patient_id=patient.id,
+                kind=RelationshipKind.ENCOUNTER,
+                user_id=encounter.practitioner_id,
+                source=source,
+                starts_at=now,
+            )
+        ledger_for(actor).reason = f"discharge undone: {reason}"
     return encounter

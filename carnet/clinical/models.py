@@ -61,6 +61,14 @@ class EncounterKind(models.TextChoices):
     ADMISSION = "admission", _("Admission")
 
 
+class DischargeDestination(models.TextChoices):
+    HOME = "home", _("Home")
+    TRANSFER = "transfer", _("Transfer to another establishment")
+    OTHER_UNIT = "other_unit", _("Another unit")
+    DEATH = "death", _("Death")
+    OTHER = "other", _("Other")
+
+
 class Encounter(models.Model):
     """A consultation (with a practitioner) or an admission (in a unit, until discharge).
     The care relationships it opens are the guard's; this row says why they exist."""
@@ -77,6 +85,15 @@ class Encounter(models.Model):
     # For an admission: when the patient was admitted.
     started_at = models.DateTimeField()
     discharged_at = models.DateTimeField(null=True, blank=True)
+    # The discharge as an act: when it was recorded (the undo window runs from then), by
+    # whom, and where the patient went.
+    discharge_recorded_at = models.DateTimeField(null=True, blank=True)
+    discharged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    discharge_destination = models.CharField(
+        max_length=16, choices=DischargeDestination.choices, blank=True
+    )
     reason = SealedTextField(owner_field="patient_id")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -167,6 +184,9 @@ class Prescription(models.Model):
     notes = SealedTextField(owner_field="patient_id")
     category = models.CharField(max_length=32, choices=SensitiveCategory.choices, blank=True)
     author_unit_id = models.BigIntegerField(null=True)
+    # The warnings shown before signing and the prescriber's reason for going on (sealed: they
+    # name the patient's allergies and treatments).
+    overridden = SealedTextField(owner_field="patient_id")
 
     class Meta:
         indexes = [
@@ -180,7 +200,11 @@ class PrescriptionLine(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField()
     medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
+    # The dose per intake ("1 comprimé"); frequency and route complete it (all required for
+    # a new line; lines written before they existed show their dosage alone).
     dosage = SealedTextField(owner_field="patient_id")
+    frequency = SealedTextField(owner_field="patient_id")
+    route = models.CharField(max_length=16, blank=True)
     duration_days = models.PositiveSmallIntegerField()
     renewals = models.PositiveSmallIntegerField(default=0)
 
@@ -242,3 +266,151 @@ class Document(models.Model):
         surviving record, whose key must open it); both owners are in the opening scope."""
         plain = open_bytes(old_owner, self.place, bytes(self.content))
         return {"content": seal_bytes(new_owner, self.place, plain)}
+
+
+class Route(models.TextChoices):
+    """How a medication is given (voie d'administration)."""
+
+    ORAL = "oral", _("Oral")
+    SUBLINGUAL = "sublingual", _("Sublingual")
+    INHALED = "inhaled", _("Inhaled")
+    SUBCUTANEOUS = "subcutaneous", _("Subcutaneous")
+    INTRAMUSCULAR = "intramuscular", _("Intramuscular")
+    INTRAVENOUS = "intravenous", _("Intravenous")
+    TRANSDERMAL = "transdermal", _("Transdermal")
+    RECTAL = "rectal", _("Rectal")
+    TOPICAL = "topical", _("Cutaneous")
+
+
+class AllergyKind(models.TextChoices):
+    ALLERGY = "allergy", _("Allergy")
+    INTOLERANCE = "intolerance", _("Intolerance")
+    # Asked and answered: not the same as nothing recorded.
+    NONE_KNOWN = "none_known", _("No known allergy")
+
+
+class Severity(models.TextChoices):
+    MILD = "mild", _("Mild")
+    MODERATE = "moderate", _("Moderate")
+    SEVERE = "severe", _("Severe (anaphylaxis)")
+
+
+class Certainty(models.TextChoices):
+    SUSPECTED = "suspected", _("Suspected")
+    CONFIRMED = "confirmed", _("Confirmed")
+
+
+class Allergy(models.Model):
+    """An allergy or intolerance, or "no known allergy" recorded as such. The substance, its
+    code in the formulary (a substance's ATC or a class) and the reaction are sealed; the
+    kind, severity and certainty say nothing without them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=AllergyKind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    certainty = models.CharField(max_length=16, choices=Certainty.choices, blank=True)
+    substance = SealedTextField(owner_field="patient_id")
+    substance_code = SealedTextField(owner_field="patient_id")
+    reaction = SealedTextField(owner_field="patient_id")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    # Ended when refuted, or when an allergy replaces "no known allergy".
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "recorded_at"], name="clinical_allergy_pat")]
+
+
+class ProblemScope(models.TextChoices):
+    PERSONAL = "personal", _("Personal")
+    FAMILY = "family", _("Family history")
+
+
+class ProblemStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Problem(models.Model):
+    """A problem or history item (antécédent), coded in CIM-10 (the French ICD-10) when the
+    shipped subset has it. Label, code and onset are sealed; the category masks it like a
+    note (a CIM-10 code can tell one by itself: F, B20-B24)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=16, choices=ProblemScope.choices)
+    status = models.CharField(max_length=16, choices=ProblemStatus.choices)
+    label = SealedTextField(owner_field="patient_id")
+    code = SealedTextField(owner_field="patient_id")
+    onset = SealedTextField(owner_field="patient_id")
+    category = models.CharField(max_length=32, choices=SensitiveCategory.choices, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    author_unit_id = models.BigIntegerField(null=True)
+    recorded_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "recorded_at"], name="clinical_problem_pat")]
+
+
+class VitalSigns(models.Model):
+    """One set of vital signs (constantes) taken at one moment. The measures are sealed
+    together, as JSON: a reader of the database sees that they were taken, not what."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    encounter = models.ForeignKey(
+        Encounter, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    taken_at = models.DateTimeField()
+    measures = SealedTextField(owner_field="patient_id")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "taken_at"], name="clinical_vitals_pat")]
+
+
+class DischargeUndone(models.Model):
+    """A discharge undone within its window by a practitioner, with a reason (sealed: it
+    speaks of the patient); the stay is current again and this row keeps what was undone."""
+
+    encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    discharged_at = models.DateTimeField()
+    destination = models.CharField(max_length=16, choices=DischargeDestination.choices)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    undone_at = models.DateTimeField()
+    reason = SealedTextField(owner_field="patient_id")
+
+
+class ReportedMedication(models.Model):
+    """A medication the patient says they take (prescribed elsewhere, bought over the
+    counter): part of the current medications and of the checks before prescribing. Named
+    from the shipped list when it is there (so the checks know it), else written out."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    medication = models.ForeignKey(
+        Medication, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    name = SealedTextField(owner_field="patient_id")
+    dosage = SealedTextField(owner_field="patient_id")
+    category = models.CharField(max_length=32, choices=SensitiveCategory.choices, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    author_unit_id = models.BigIntegerField(null=True)
+    recorded_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "recorded_at"], name="clinical_reported_pat")]

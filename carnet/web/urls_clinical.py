@@ -4,7 +4,7 @@ and offers break-the-glass where the role may."""
 
 from django.urls import path
 
-from .views.clinical import chart, documents, prescriptions
+from .views.clinical import chart, documents, prescriptions, record
 
 _CHART = "patients/<uuid:patient_id>/chart/"
 
@@ -19,6 +19,11 @@ urlpatterns: list = [
         chart.discharge_view,
         name="chart_discharge",
     ),
+    path(
+        f"{_CHART}encounters/<uuid:encounter_id>/discharge/undo/",
+        chart.discharge_undo,
+        name="chart_discharge_undo",
+    ),
     path(f"{_CHART}sensitive/<slug:category>/", chart.sensitive_open, name="chart_sensitive_open"),
     path(
         f"{_CHART}prescriptions/new/",
@@ -29,6 +34,21 @@ urlpatterns: list = [
         f"{_CHART}prescriptions/<uuid:prescription_id>/",
         prescriptions.prescription_print,
         name="chart_prescription",
+    ),
+    path(f"{_CHART}allergies/", record.allergy_add, name="chart_allergy_add"),
+    path(f"{_CHART}allergies/<uuid:allergy_id>/end/", record.allergy_end, name="chart_allergy_end"),
+    path(f"{_CHART}problems/", record.problem_add, name="chart_problem_add"),
+    path(
+        f"{_CHART}problems/<uuid:problem_id>/resolve/",
+        record.problem_resolve,
+        name="chart_problem_resolve",
+    ),
+    path(f"{_CHART}vitals/", record.vitals_add, name="chart_vitals_add"),
+    path(f"{_CHART}medications/", record.reported_add, name="chart_reported_add"),
+    path(
+        f"{_CHART}medications/<uuid:reported_id>/end/",
+        record.reported_end,
+        name="chart_reported_end",
     ),
     path(f"{_CHART}documents/", documents.document_add, name="chart_document_add"),
     path(

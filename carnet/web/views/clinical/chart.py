@@ -17,7 +17,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from carnet.clinical.chart import Chart, open_chart
-from carnet.clinical.encounters import admit, discharge, open_encounter, rooms_for, units_for
+from carnet.clinical.encounters import (
+    UNDO_WINDOW,
+    admit,
+    discharge,
+    open_encounter,
+    rooms_for,
+    undo_discharge,
+    units_for,
+)
 from carnet.clinical.notes import write_addendum, write_note
 from carnet.clinical.sensitivity import SensitiveCategory, category_label, open_category
 from carnet.guard.actors import Actor
@@ -30,10 +38,16 @@ from ..common import add_domain_errors, signed_in_actor
 from .forms import (
     AddendumForm,
     AdmissionForm,
+    AllergyForm,
     ConsultationForm,
+    DischargeForm,
     DocumentForm,
     NoteForm,
+    ProblemForm,
+    ReportedMedicationForm,
     SensitiveOpeningForm,
+    UndoDischargeForm,
+    VitalsForm,
 )
 
 
@@ -47,6 +61,14 @@ def chart_forms(actor: Actor, chart: Chart, **bound: forms.Form) -> dict[str, fo
         "admission_form": AdmissionForm(
             units=list(units_for(actor)), rooms=list(rooms_for(actor)), practitioners=practitioners
         ),
+        "allergy_form": AllergyForm(),
+        "problem_form": ProblemForm(),
+        "vitals_form": VitalsForm(),
+        "reported_form": ReportedMedicationForm(),
+        "discharge_form": DischargeForm(
+            initial={"at": timezone.localtime().replace(second=0, microsecond=0)}
+        ),
+        "undo_form": UndoDischargeForm(),
     }
     made.update(bound)
     return made
@@ -71,6 +93,11 @@ def render_chart(
         "can_add_document": may(Capability.ADD_DOCUMENT) and bool(chart.encounters),
         "can_open_sensitive": role_may(actor.role, Capability.OPEN_SENSITIVE),
         "can_discharge": role_may(actor.role, Capability.MANAGE_ENCOUNTERS),
+        "undoable": _undoable(actor, chart),
+        "can_record_allergy": may(Capability.RECORD_ALLERGY),
+        "can_record_problem": may(Capability.RECORD_PROBLEM),
+        "can_record_vitals": may(Capability.RECORD_VITALS),
+        "summary": chart.summary,
         **chart_forms(actor, chart, **bound),
     }
     return render(request, "web/clinical/chart.html", context, status=status)
@@ -201,16 +228,73 @@ def admission(request: HttpRequest, patient_id: str) -> HttpResponse:
     return _failed(request, patient_id, "admission_form", form)
 
 
+def _undoable(actor: Actor, chart: Chart) -> object:
+    """The stay whose discharge this actor may still undo, if any (the newest)."""
+    if chart.closed or chart.current_admission or not role_may(actor.role, Capability.PRESCRIBE):
+        return None
+    now = timezone.now()
+    return next(
+        (
+            e
+            for e in chart.encounters
+            if e.is_admission
+            and e.discharge_recorded_at
+            and now - e.discharge_recorded_at <= UNDO_WINDOW
+        ),
+        None,
+    )
+
+
 @staff_view("clinical.encounter.discharge", Capability.MANAGE_ENCOUNTERS)
 @require_POST
 def discharge_view(request: HttpRequest, patient_id: str, encounter_id: str) -> HttpResponse:
-    try:
-        discharge(actor=signed_in_actor(request), patient_id=patient_id, encounter_id=encounter_id)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, _("Discharged: the unit no longer opens this chart."))
-    return _to_chart(request, patient_id)
+    actor = signed_in_actor(request)
+    form = DischargeForm(request.POST)
+    if form.is_valid():
+        try:
+            discharge(
+                actor=actor,
+                patient_id=patient_id,
+                encounter_id=encounter_id,
+                destination=form.cleaned_data["destination"],
+                at=form.cleaned_data["at"],
+            )
+        except ValidationError as error:
+            add_domain_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Discharged: the unit no longer opens this chart. A practitioner can undo "
+                    "it within %(hours)d hours, with a reason."
+                )
+                % {"hours": UNDO_WINDOW.total_seconds() // 3600},
+            )
+            return _to_chart(request, patient_id)
+    if not role_may(actor.role, Capability.VIEW_CLINICAL):
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return _to_chart(request, patient_id)
+    return _failed(request, patient_id, "discharge_form", form)
+
+
+@staff_view("clinical.encounter.discharge_undo", Capability.MANAGE_ENCOUNTERS)
+@require_POST
+def discharge_undo(request: HttpRequest, patient_id: str, encounter_id: str) -> HttpResponse:
+    form = UndoDischargeForm(request.POST)
+    if form.is_valid():
+        try:
+            undo_discharge(
+                actor=signed_in_actor(request),
+                patient_id=patient_id,
+                encounter_id=encounter_id,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            add_domain_errors(form, error)
+        else:
+            messages.success(request, _("Discharge undone: the stay is current again."))
+            return _to_chart(request, patient_id, "encounters")
+    return _failed(request, patient_id, "undo_form", form)
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:

@@ -129,6 +129,20 @@ class PrescriptionForm(forms.Form):
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    override_reason = forms.CharField(
+        label=_("Reason for going on despite the warnings"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Recorded on the prescription and in the audit log."),
+    )
+    confirm_allergy = forms.BooleanField(
+        label=_(
+            "I confirm that I prescribe, knowingly, a medication contraindicated by a recorded "
+            "allergy."
+        ),
+        required=False,
+    )
 
     def __init__(self, *args: Any, encounters: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,10 +153,17 @@ class PrescriptionForm(forms.Form):
 class LineForm(forms.Form):
     medication = forms.TypedChoiceField(label=_("Medication"), coerce=int, required=False)
     dosage = forms.CharField(
-        label=_("Dosage"),
+        label=_("Dose"),
         required=False,
         max_length=500,
-        widget=forms.TextInput(attrs={"placeholder": _("e.g. 1 tablet 3 times a day")}),
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. 1 tablet")}),
+    )
+    route = forms.ChoiceField(label=_("Route"), required=False)
+    frequency = forms.CharField(
+        label=_("Frequency"),
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. 3 times a day")}),
     )
     duration_days = forms.IntegerField(label=_("Days"), min_value=1, max_value=365, required=False)
     renewals = forms.IntegerField(
@@ -151,14 +172,136 @@ class LineForm(forms.Form):
 
     def __init__(self, *args: Any, medications: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from carnet.clinical.models import Route
+        from carnet.clinical.prescriptions import route_for
+
         self.fields["medication"].choices = [("", "—")] + [
             (m.pk, f"{m}{f' ({m.brand})' if m.brand else ''}") for m in medications
         ]
+        self.fields["medication"].widget.attrs["data-clinical-drug"] = "1"
+        self.routes = {str(m.pk): route_for(m) for m in medications}
+        self.fields["route"].choices = [("", "—")] + list(Route.choices)
 
     @property
     def filled(self) -> bool:
         data = getattr(self, "cleaned_data", {})
-        return bool(data.get("medication") or data.get("dosage"))
+        return bool(data.get("medication") or data.get("dosage") or data.get("frequency"))
 
 
 LineFormSet = forms.formset_factory(LineForm, extra=4, max_num=12)
+
+
+class AllergyForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"))
+    substance_code = forms.ChoiceField(label=_("Substance or class"), required=False)
+    substance = forms.CharField(
+        label=_("Other substance"),
+        required=False,
+        max_length=300,
+        help_text=_("When it is not in the list (latex, iodine, a food...)."),
+    )
+    reaction = forms.CharField(label=_("Reaction"), required=False, max_length=300)
+    severity = forms.ChoiceField(label=_("Severity"), required=False)
+    certainty = forms.ChoiceField(label=_("Certainty"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from carnet.clinical.formulary import allergen_choices
+        from carnet.clinical.models import AllergyKind, Certainty, Severity
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = AllergyKind.choices
+        self.fields["substance_code"].choices = [("", "—")] + list(allergen_choices())
+        self.fields["severity"].choices = [("", "—")] + list(Severity.choices)
+        self.fields["certainty"].choices = [("", "—")] + list(Certainty.choices)
+
+
+class ProblemForm(forms.Form):
+    code = forms.ChoiceField(label=_("CIM-10 code"), required=False)
+    label = forms.CharField(
+        label=_("Problem"),
+        required=False,
+        max_length=300,
+        help_text=_("Written out when the code is not in the list."),
+    )
+    scope = forms.ChoiceField(label=_("Kind"))
+    status = forms.ChoiceField(label=_("Status"))
+    onset = forms.CharField(label=_("Since"), required=False, max_length=300)
+    category = forms.ChoiceField(label=_("Sensitive category"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from carnet.clinical.formulary import cim10_codes
+        from carnet.clinical.models import ProblemScope, ProblemStatus
+
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = [("", "—")] + [
+            (code, f"{code} {label}") for code, (label, _c) in sorted(cim10_codes().items())
+        ]
+        self.fields["scope"].choices = ProblemScope.choices
+        self.fields["status"].choices = ProblemStatus.choices
+        self.fields["category"].choices = _categories()
+
+
+class VitalsForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from carnet.clinical.record import MEASURES
+
+        super().__init__(*args, **kwargs)
+        for measure in MEASURES:
+            self.fields[measure.key] = forms.CharField(
+                label=f"{measure.label} ({measure.unit})",
+                required=False,
+                max_length=8,
+                widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 5}),
+            )
+
+
+class DischargeForm(forms.Form):
+    at = forms.DateTimeField(
+        label=_("Discharged at"),
+        required=False,
+        help_text=_("Now when left empty."),
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    destination = forms.ChoiceField(label=_("Destination"))
+    confirm = forms.BooleanField(
+        label=_("I confirm the discharge: the unit will no longer open this chart."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from carnet.clinical.models import DischargeDestination
+
+        super().__init__(*args, **kwargs)
+        self.fields["destination"].choices = [("", "—")] + list(DischargeDestination.choices)
+
+
+class UndoDischargeForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why undo this discharge?"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Recorded with the stay and in the audit log."),
+    )
+
+
+class ReportedMedicationForm(forms.Form):
+    medication = forms.TypedChoiceField(
+        label=_("Medication"), coerce=int, required=False, empty_value=None
+    )
+    name = forms.CharField(
+        label=_("Or written out"),
+        required=False,
+        max_length=300,
+        help_text=_("Not in the list: shown, but not checked when prescribing."),
+    )
+    dosage = forms.CharField(label=_("How they take it"), required=False, max_length=300)
+    category = forms.ChoiceField(label=_("Sensitive category"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from carnet.clinical.prescriptions import medications
+
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = _categories()
+        self.fields["medication"].choices = [("", "—")] + [
+            (m.pk, str(m)) for m in medications() if not m.sensitive
+        ]

@@ -10,7 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from carnet.clinical.chart import open_chart, prescription_sheet
-from carnet.clinical.prescriptions import LineInput, medications, prescribe
+from carnet.clinical.prescriptions import (
+    LineInput,
+    PrescriptionWarnings,
+    medications,
+    prescribe,
+    route_for,
+)
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 
@@ -28,6 +34,7 @@ def prescription_new(request: HttpRequest, patient_id: str) -> HttpResponse:
     lines = LineFormSet(data, prefix="line", form_kwargs={"medications": listed})
     if chart.current_admission and data is None:
         form.initial["encounter"] = chart.current_admission.id
+    warnings: list = []
     if data is not None and form.is_valid() and lines.is_valid():
         filled = [line.cleaned_data for line in lines if line.filled]
         try:
@@ -40,13 +47,20 @@ def prescription_new(request: HttpRequest, patient_id: str) -> HttpResponse:
                         dosage=line.get("dosage") or "",
                         duration_days=line.get("duration_days") or 0,
                         renewals=line.get("renewals") or 0,
+                        route=line.get("route") or "",
+                        frequency=line.get("frequency") or "",
                     )
                     for line in filled
                 ],
                 notes=form.cleaned_data["notes"],
                 encounter_id=form.cleaned_data["encounter"] or None,
                 category=form.cleaned_data["category"],
+                override_reason=form.cleaned_data["override_reason"],
+                confirm_allergy=form.cleaned_data["confirm_allergy"],
             )
+        except PrescriptionWarnings as checked:
+            warnings = checked.warnings
+            add_domain_errors(form, checked)
         except ValidationError as error:
             add_domain_errors(form, error)
         else:
@@ -60,7 +74,15 @@ def prescription_new(request: HttpRequest, patient_id: str) -> HttpResponse:
     return render(
         request,
         "web/clinical/prescription_form.html",
-        {"card": chart.card, "chart": chart, "form": form, "lines": lines},
+        {
+            "card": chart.card,
+            "chart": chart,
+            "form": form,
+            "lines": lines,
+            "warnings": warnings,
+            "needs_confirmation": any(w.needs_confirmation for w in warnings),
+            "routes": {str(m.pk): route_for(m) for m in listed},
+        },
         status=status,
     )
 
