@@ -108,11 +108,19 @@ def test_the_laboratory_opens_no_other_patient_route(lab):
     """Walks every route about one patient (identity, chart, notes, documents, sharing...) as
     a technician of the ordering laboratory: none shows the patient."""
     lab.order(HB)
-    client = signed_in_client(lab.tech_a)
     walked = 0
-    for route, _pattern in all_routes():
-        if "<uuid:patient_id>" not in route:
-            continue
+    routes = [route for route, _pattern in all_routes() if "<uuid:patient_id>" in route]
+    for index, route in enumerate(routes):
+        # Each refusal counts towards the account's refusals in an hour (past 30 it is
+        # contained and every later page is the sign-in): a technician of the same laboratory
+        # every 20 routes, so each route is asked by an account the guard still lets in.
+        if index % 20 == 0:
+            technician = (
+                lab.tech_a
+                if index == 0
+                else staff_user(Role.LAB_TECHNICIAN, lab.laboratory, last_name=f"Saisie{index}")
+            )
+            client = signed_in_client(technician)
         path = concrete(route, uuid=lab.patient)
         response = client.get(path)
         body = response.content.decode(errors="replace")

@@ -120,7 +120,8 @@ def test_result_values_comments_and_clinical_information_are_nowhere_in_the_raw_
                 actor=actor,
                 order_id=order.pk,
                 entries={
-                    items[DDIMER]: (value, f"Hémolyse {word}-comment"),
+                    # Far past the plausible limits: kept only typed twice, with a comment.
+                    items[DDIMER]: (value, f"Hémolyse {word}-comment", value),
                     items[HIV]: ("positive", ""),
                 },
             )

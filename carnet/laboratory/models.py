@@ -70,6 +70,12 @@ class LabTest(models.Model):
     high_male = models.DecimalField(max_digits=12, decimal_places=4, null=True)
     critical_low = models.DecimalField(max_digits=12, decimal_places=4, null=True)
     critical_high = models.DecimalField(max_digits=12, decimal_places=4, null=True)
+    # Outside these a value is refused at entry, or kept only when typed twice with a comment
+    # (carnet/laboratory/data/lab_limits.json, with where they come from).
+    plausible_low = models.DecimalField(max_digits=12, decimal_places=4, null=True)
+    plausible_high = models.DecimalField(max_digits=12, decimal_places=4, null=True)
+    # A computed test (see formulas.py): never typed, worked out from the tests it needs.
+    computed = models.CharField(max_length=32, blank=True)
     # Coded results: [{"code", "fr", "en", "normal": true | false | null}].
     answers = models.JSONField(default=list)
     # A category of carnet.clinical (serology, sexual_health...): masked outside the team.
@@ -218,6 +224,22 @@ class LabResult(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     validated_at = models.DateTimeField(null=True)
+    # Worked out by the laboratory's formula from other results, never typed.
+    computed = models.BooleanField(default=False)
+    # Outside the test's plausibility limits, kept because it was typed twice with a comment.
+    implausible_confirmed = models.BooleanField(default=False)
+    # A validator sent it back to the bench: it waits for a new entry, not for validation.
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    returned_at = models.DateTimeField(null=True)
+    return_reason = SealedTextField(owner_field="patient_id")
+    # Corrected after validation: the earlier versions are kept in LabResultVersion.
+    version = models.PositiveSmallIntegerField(default=1)
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    corrected_at = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [
@@ -235,3 +257,127 @@ class LabResult(models.Model):
         indexes = [
             models.Index(fields=["patient", "validated_at"], name="lab_result_patient"),
         ]
+
+
+class ResultAcknowledgement(models.Model):
+    """A clinician saying "I have read this validated result": it leaves their list of results
+    to review. Only who and when, in clear; the result itself stays sealed where it is."""
+
+    result = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["result", "user"], name="lab_result_read_once")
+        ]
+        indexes = [models.Index(fields=["user", "at"], name="lab_ack_user")]
+
+
+class LabResultVersion(models.Model):
+    """A validated value as it was before a correction replaced it: never deleted, shown
+    struck through beside the value that replaced it, with who corrected it, when and why."""
+
+    result = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="versions")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveSmallIntegerField()
+    value = SealedTextField(owner_field="patient_id")
+    reference = SealedTextField(owner_field="patient_id")
+    comment = SealedTextField(owner_field="patient_id")
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_at = models.DateTimeField()
+    validated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    validated_at = models.DateTimeField()
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    replaced_at = models.DateTimeField()
+    reason = SealedTextField(owner_field="patient_id")
+
+    class Meta:
+        ordering = ["version"]
+        constraints = [
+            models.UniqueConstraint(fields=["result", "version"], name="lab_result_version_once")
+        ]
+
+
+class AlertKind(models.TextChoices):
+    CRITICAL = "critical", _("Critical value")
+    CORRECTED = "corrected", _("Corrected result")
+
+
+class CriticalAlert(models.Model):
+    """What the laboratory must know the prescriber saw: a validated critical value, or a
+    validated result corrected. Shown to the prescriber in the app until acknowledged; the
+    acknowledgement (who, when) is kept. Holds ids only: the value stays on the result."""
+
+    result = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="alerts")
+    order = models.ForeignKey(LabOrder, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    flag = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["prescriber", "acknowledged_at"], name="lab_alert_prescriber"),
+        ]
+
+
+class InboundStatus(models.TextChoices):
+    ACCEPTED = "accepted", _("Accepted")
+    QUARANTINED = "quarantined", _("In quarantine")
+    SET_ASIDE = "set_aside", _("Set aside")
+
+
+class InboundMessage(models.Model):
+    """A message a laboratory system sent (HL7 v2 ORU^R01), kept whatever became of it: its
+    results entered (still to be validated), or in quarantine for the technicians (no such
+    order, a patient who is not the order's, a malformed message): never dropped, never
+    guessed. The raw message is sealed with a data key of its own (it names the patient);
+    in clear only the sender, the control id, the outcome and its reason."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    laboratory = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    received_at = models.DateTimeField()
+    sender = models.CharField(max_length=64, blank=True)
+    control_id = models.CharField(max_length=64, blank=True)
+    message_type = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=InboundStatus.choices)
+    ack_code = models.CharField(max_length=2)
+    reason = models.CharField(max_length=300, blank=True)
+    order = models.ForeignKey(LabOrder, on_delete=models.PROTECT, null=True, related_name="+")
+    raw = SealedTextField()
+    # What the interface read of it (numbers, IPPs, observations; JSON), to try it again.
+    content = SealedTextField()
+    # A technician resolved the quarantine: entered once the order was ready, or set aside.
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True)
+    resolution_note = SealedTextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["laboratory", "sender", "control_id"],
+                condition=~models.Q(control_id=""),
+                name="lab_inbound_control_id_once",
+            )
+        ]
+        indexes = [models.Index(fields=["laboratory", "status"], name="lab_inbound_status")]

@@ -5,6 +5,7 @@ sensitive results masked outside the ordering practitioner's team unless opened 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -33,7 +34,14 @@ from .models import (
     Priority,
     Section,
 )
-from .values import display_value, flag_for, numeric, reference_text
+from .values import (
+    display_value,
+    flag_for,
+    numeric,
+    reference_bounds,
+    reference_for,
+    reference_text,
+)
 
 # Orders done stay on the bench's "done" list (and open to it) this long: add-on tests, a
 # telephone call about a result.
@@ -41,6 +49,9 @@ FOLLOW_UP_DAYS = 7
 # An order not done by then is stale: it leaves the bench and stops opening the patient.
 ORDER_OPEN_DAYS = 60
 WORKLIST_ROWS = 100
+# Results owed this many hours after the order: an urgent one within two hours, a routine
+# one within the day.
+TURNAROUND_HOURS = {Priority.URGENT: 2, "routine": 24}
 NIL = "00000000-0000-0000-0000-000000000000"
 
 
@@ -113,6 +124,20 @@ class WorklistRow:
     ordered_by: str
     urgent: bool
     status: str
+    due_at: datetime.datetime | None = None
+
+    @property
+    def late(self) -> bool:
+        return self.due_at is not None and self.due_at < timezone.now()
+
+
+def due_at(order: LabOrder) -> datetime.datetime | None:
+    """When the laboratory owes the results: the turnaround of its priority from the order
+    (a done order owes nothing)."""
+    if order.status == OrderStatus.DONE:
+        return None
+    hours = TURNAROUND_HOURS[Priority.URGENT if order.priority == Priority.URGENT else "routine"]
+    return order.ordered_at + datetime.timedelta(hours=hours)
 
 
 @dataclass(frozen=True)
@@ -126,8 +151,12 @@ class Worklist:
 def _tab_query(actor: Actor, tab: str) -> QuerySet:
     now = timezone.now()
     orders = LabOrder.objects.filter(laboratory_id__in=actor.establishment_ids)
-    missing = LabOrderItem.objects.filter(order=OuterRef("pk"), result__isnull=True)
-    waiting = LabResult.objects.filter(item__order=OuterRef("pk"), validated_at__isnull=True)
+    missing = LabOrderItem.objects.filter(
+        Q(result__isnull=True) | Q(result__returned_at__isnull=False), order=OuterRef("pk")
+    )
+    waiting = LabResult.objects.filter(
+        item__order=OuterRef("pk"), validated_at__isnull=True, returned_at__isnull=True
+    )
     if tab == Tab.DONE:
         since = now - datetime.timedelta(days=FOLLOW_UP_DAYS)
         return orders.filter(status=OrderStatus.DONE, done_at__gte=since)
@@ -174,6 +203,7 @@ def worklist(*, actor: Actor, tab: str) -> Worklist:
             ordered_by=order.ordered_by.display_name,
             urgent=order.priority == Priority.URGENT,
             status=order.status,
+            due_at=due_at(order),
         )
         for order in orders
         if str(order.patient_id) in handed
@@ -190,6 +220,16 @@ def find_accession(*, actor: Actor, accession: str) -> str | None:
     orders = LabOrder.objects.filter(laboratory_id__in=actor.establishment_ids)
     found = orders.filter(Q(accession=number) | Q(specimens__barcode=number)).first()
     return str(found.pk) if found else None
+
+
+@dataclass(frozen=True)
+class Version:
+    """A value a correction replaced, shown struck through."""
+
+    shown: str
+    replaced_by: str
+    replaced_at: datetime.datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -211,6 +251,26 @@ class Line:
     validated_by: str = ""
     validated_at: datetime.datetime | None = None
     masked: str = ""
+    computed: bool = False
+    implausible_confirmed: bool = False
+    returned_by: str = ""
+    return_reason: str = ""
+    corrected_by: str = ""
+    corrected_at: datetime.datetime | None = None
+    versions: tuple[Version, ...] = ()
+    # The prescriber's alerts about this result: (kind label, acknowledged by, when or None).
+    alerts: tuple[tuple[str, str, datetime.datetime | None], ...] = ()
+    # The numeric reference as stored for this patient ("" where open-ended).
+    reference_low: str = ""
+    reference_high: str = ""
+
+    @property
+    def returned(self) -> bool:
+        return bool(self.returned_by)
+
+    @property
+    def corrected(self) -> bool:
+        return self.corrected_at is not None
 
     @property
     def entered(self) -> bool:
@@ -233,7 +293,26 @@ def _line(item: LabOrderItem, *, open_value: bool) -> Line:
             "shown": display_value(test, result.value),
             "flag": flag_for(test.result_type, result.value, result.reference),
             "reference": reference_text(test, result.reference),
+            **reference_bounds(test, result.reference),
             "comment": result.comment or "",
+            "return_reason": result.return_reason or "",
+            "versions": tuple(
+                Version(
+                    display_value(test, v.value),
+                    v.replaced_by.display_name,
+                    v.replaced_at,
+                    v.reason or "",
+                )
+                for v in result.versions.all()
+            ),
+            "alerts": tuple(
+                (
+                    a.get_kind_display(),
+                    a.acknowledged_by.display_name if a.acknowledged_by else "",
+                    a.acknowledged_at,
+                )
+                for a in result.alerts.all()
+            ),
         }
     return Line(
         item_id=item.pk,
@@ -245,6 +324,11 @@ def _line(item: LabOrderItem, *, open_value: bool) -> Line:
         entered_at=result.entered_at,
         validated_by=result.validated_by.display_name if result.validated_by else "",
         validated_at=result.validated_at,
+        computed=result.computed,
+        implausible_confirmed=result.implausible_confirmed,
+        returned_by=result.returned_by.display_name if result.returned_by else "",
+        corrected_by=result.corrected_by.display_name if result.corrected_by else "",
+        corrected_at=result.corrected_at,
         **seen,
     )
 
@@ -281,17 +365,39 @@ class OrderSheet:
 
     @property
     def to_validate(self) -> tuple[Line, ...]:
-        return tuple(line for line in self.lines if line.entered and not line.validated)
+        return tuple(
+            line for line in self.lines if line.entered and not line.validated and not line.returned
+        )
+
+    @property
+    def validated(self) -> tuple[Line, ...]:
+        return tuple(line for line in self.lines if line.validated and not line.computed)
 
 
 def _items_query() -> QuerySet:
-    return LabOrderItem.objects.select_related(
-        "test", "result__entered_by", "result__validated_by"
-    ).order_by("test__rank")
+    return (
+        LabOrderItem.objects.select_related(
+            "test",
+            "result__entered_by",
+            "result__validated_by",
+            "result__returned_by",
+            "result__corrected_by",
+        )
+        .prefetch_related("result__versions__replaced_by", "result__alerts__acknowledged_by")
+        .order_by("test__rank")
+    )
 
 
 def _items(order: LabOrder) -> list[LabOrderItem]:
     return list(_items_query().filter(order=order))
+
+
+def _with_reference(line: Line, patient: Patient) -> Line:
+    """A test still to enter shows the patient's reference range before the value is typed."""
+    if line.entered:
+        return line
+    reference = reference_text(line.test, reference_for(line.test, patient.sex or ""))
+    return dataclasses.replace(line, reference=reference)
 
 
 def order_sheet(*, actor: Actor, order_id: object) -> OrderSheet:
@@ -315,7 +421,7 @@ def order_sheet(*, actor: Actor, order_id: object) -> OrderSheet:
         laboratory=order.laboratory.name,
         clinical_information=order.clinical_information or "",
         patient=lab_patient(patient),
-        lines=tuple(_line(item, open_value=True) for item in items),
+        lines=tuple(_with_reference(_line(item, open_value=True), patient) for item in items),
         specimens=tuple(
             SpecimenRow(
                 s.kind, s.get_kind_display(), s.barcode, s.collected_at, s.collected_by.display_name
@@ -342,6 +448,8 @@ class ReportGroup:
     status_label: str
     lines: tuple[Line, ...]
     awaited: tuple[Line, ...]
+    ordered_at: datetime.datetime | None = None
+    urgent: bool = False
 
     @property
     def all_masked(self) -> bool:
@@ -460,6 +568,8 @@ def patient_results(*, actor: Actor, patient_id: object) -> PatientLab:
                 status_label=order.get_status_display(),
                 lines=tuple(lines),
                 awaited=tuple(awaited),
+                ordered_at=order.ordered_at,
+                urgent=order.priority == Priority.URGENT,
             )
         )
     return PatientLab(

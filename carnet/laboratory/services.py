@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,26 +19,30 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from carnet.guard.actors import Actor
-from carnet.guard.boundary import Refused, opened_through
+from carnet.guard.boundary import Refused, opened_through, require
 from carnet.guard.models import OUTSIDE, RelationshipKind
 from carnet.guard.policy import Capability
 from carnet.guard.relationships import end as end_relationship
-from carnet.guard.relationships import relate
+from carnet.guard.relationships import kinds_for, relate
 from carnet.organisations.models import Establishment, Unit
 from carnet.patients.selectors import guarded_patient
 
+from .alerts import raise_alert
+from .formulas import age_on, compute
 from .models import (
     AccessionCounter,
+    AlertKind,
     LabOrder,
     LabOrderItem,
     LabResult,
     LabTest,
     OrderStatus,
     Priority,
+    ResultAcknowledgement,
     Specimen,
 )
-from .selectors import FOLLOW_UP_DAYS, ORDER_OPEN_DAYS, lab_order_for, laboratories_for
-from .values import parse_value, reference_for
+from .selectors import FOLLOW_UP_DAYS, NIL, ORDER_OPEN_DAYS, lab_order_for, laboratories_for
+from .values import Flag, flag_for, implausible, parse_value, plausible_text, reference_for
 
 MAX_CLINICAL_INFORMATION = 500
 
@@ -172,13 +177,47 @@ def collect_specimens(
     return specimens
 
 
+Entry = tuple[str, str] | tuple[str, str, str]
+
+
+def _check_entry(item: LabOrderItem, raw: str, comment: str, again: str) -> tuple[str, bool]:
+    """The value to store and whether it is kept past the plausibility limits; raises
+    ValidationError with what the technician must do."""
+    if item.test.computed:
+        raise ValidationError(_("This result is computed by the laboratory: it is never typed."))
+    value = parse_value(item.test, raw)
+    if not implausible(item.test, value):
+        return value, False
+    limits = {"limits": plausible_text(item.test), "unit": item.test.unit}
+    if not again.strip():
+        raise ValidationError(
+            _(
+                "Outside the plausible limits of this test (%(limits)s %(unit)s): type the "
+                "value again to keep it, with a comment."
+            )
+            % limits
+        )
+    try:
+        same = parse_value(item.test, again) == value
+    except ValidationError:
+        same = False
+    if not same:
+        raise ValidationError(_("The value typed again is not the same: nothing was kept."))
+    if not comment:
+        raise ValidationError(_("Say in a comment why this implausible value is kept."))
+    return value, True
+
+
 @transaction.atomic
 def enter_results(
-    *, actor: Actor, order_id: object, entries: Mapping[int, tuple[str, str]]
+    *, actor: Actor, order_id: object, entries: Mapping[int, Entry]
 ) -> list[LabResult]:
-    """Values typed at the bench, by item: (value, comment); blank values are left alone. A
-    result not validated yet can be entered again (it is then the new technician's); a
-    validated one cannot change. Nothing is written unless every value is right."""
+    """Values typed at the bench, by item: (value, comment) or (value, comment, value typed
+    again); blank values are left alone. A value past the test's plausibility limits is
+    refused unless typed again, the same, with a comment. A result not validated yet can be
+    entered again (it is then the new technician's, and a returned one is back for
+    validation); a validated one cannot change. Computed tests are worked out here from the
+    values they need, never typed. Nothing is written unless every value is right."""
     order, patient = lab_order_for(actor, order_id, Capability.LAB_WORK, lock=True)
     if order.status == OrderStatus.TO_COLLECT:
         raise ValidationError(_("Collect the specimens before entering results."))
@@ -186,19 +225,22 @@ def enter_results(
         raise ValidationError(_("Every result of this order is validated."))
     items = list(order.items.select_related("test", "result"))
     errors: dict[str, list[str]] = {}
-    accepted: list[tuple[LabOrderItem, str, str]] = []
+    accepted: list[tuple[LabOrderItem, str, str, bool]] = []
     for item in items:
-        raw, comment = entries.get(item.pk, ("", ""))
+        raw, comment, again = (tuple(entries.get(item.pk, ("", ""))) + ("",))[:3]
         if not raw.strip():
             continue
         result = getattr(item, "result", None)
         if result is not None and result.validated_at is not None:
             errors[f"value_{item.pk}"] = [_("This result is validated: it cannot change.")]
             continue
+        comment = comment.strip()[:300]
         try:
-            accepted.append((item, parse_value(item.test, raw), comment.strip()[:300]))
+            value, confirmed = _check_entry(item, raw, comment, again)
         except ValidationError as error:
             errors[f"value_{item.pk}"] = error.messages
+            continue
+        accepted.append((item, value, comment, confirmed))
     if errors:
         raise ValidationError(errors)
     if not accepted:
@@ -206,29 +248,97 @@ def enter_results(
     sex = patient.sex or ""
     now = timezone.now()
     saved = []
-    for item, value, comment in accepted:
-        result = getattr(item, "result", None) or LabResult(item=item, patient=patient)
-        result.value = value
-        result.reference = reference_for(item.test, sex)
-        result.comment = comment or None
-        result.unit = item.test.unit
-        result.entered_by_id = actor.user_id
-        result.entered_at = now
-        result.save()
-        saved.append(result)
+    for item, value, comment, confirmed in accepted:
+        saved.append(_store(item, patient, actor, now, value, comment, sex, confirmed=confirmed))
+    saved.extend(_compute(order, items, patient, actor, now))
     return saved
+
+
+def _store(
+    item: LabOrderItem,
+    patient: object,
+    actor: Actor,
+    now: datetime.datetime,
+    value: str,
+    comment: str,
+    sex: str,
+    *,
+    confirmed: bool = False,
+    computed: bool = False,
+) -> LabResult:
+    result = getattr(item, "result", None) or LabResult(item=item, patient=patient)
+    result.value = value
+    result.reference = reference_for(item.test, sex)
+    result.comment = comment or None
+    result.unit = item.test.unit
+    result.entered_by_id = actor.user_id
+    result.entered_at = now
+    result.computed = computed
+    result.implausible_confirmed = confirmed
+    result.returned_by_id = None
+    result.returned_at = None
+    result.return_reason = None
+    result.save()
+    item.result = result
+    return result
+
+
+def _compute(
+    order: LabOrder,
+    items: list[LabOrderItem],
+    patient: object,
+    actor: Actor,
+    now: datetime.datetime,
+) -> list[LabResult]:
+    """The order's computed tests, from the values entered so far (validated or not); a
+    computed result already validated is left as it is."""
+    values: dict[str, Decimal] = {}
+    for item in LabOrderItem.objects.filter(order=order).select_related("test", "result"):
+        result = getattr(item, "result", None)
+        if result is not None and result.value and item.test.result_type == "numeric":
+            values[item.test.loinc] = Decimal(result.value)
+    sex = getattr(patient, "sex", "") or ""
+    age = age_on(getattr(patient, "birth_date", None), timezone.localdate())
+    saved = []
+    for item in items:
+        if not item.test.computed:
+            continue
+        current = getattr(item, "result", None)
+        if current is not None and current.validated_at is not None:
+            continue
+        outcome = compute(item.test.computed, values, sex, age)
+        if outcome is None:
+            continue
+        saved.append(
+            _store(
+                item, patient, actor, now, outcome.value, outcome.not_computed, sex, computed=True
+            )
+        )
+    return saved
+
+
+def _alert_critical(order: LabOrder, results: list[LabResult], now: datetime.datetime) -> None:
+    for result in results:
+        flag = flag_for(result.item.test.result_type, result.value, result.reference)
+        if flag in (Flag.CRITICAL_LOW, Flag.CRITICAL_HIGH):
+            raise_alert(order=order, result=result, kind=AlertKind.CRITICAL, flag=flag, now=now)
 
 
 @transaction.atomic
 def validate_results(*, actor: Actor, order_id: object, result_ids: Iterable[object]) -> int:
-    """Validates results entered by someone else; once every test of the order is validated
-    the order is done and the laboratory keeps the patient open only for its follow-up."""
+    """Validates results entered by someone else, one by one as chosen (nothing is chosen
+    for the validator); a result sent back to the bench waits for a new entry. A critical
+    value validated raises an alert for the prescriber. Once every test of the order is
+    validated the order is done and the laboratory keeps the patient open only for its
+    follow-up."""
     order, _patient = lab_order_for(actor, order_id, Capability.VALIDATE_LAB, lock=True)
     wanted = {_int(r) for r in result_ids} - {None}
     results = list(
-        LabResult.objects.select_for_update()
+        LabResult.objects.select_for_update(of=("self",))
         .select_related("item__test")
-        .filter(item__order=order, pk__in=wanted, validated_at__isnull=True)
+        .filter(
+            item__order=order, pk__in=wanted, validated_at__isnull=True, returned_at__isnull=True
+        )
     )
     if not results:
         raise ValidationError(_("Choose the results to validate."))
@@ -241,6 +351,7 @@ def validate_results(*, actor: Actor, order_id: object, result_ids: Iterable[obj
     LabResult.objects.filter(pk__in=[r.pk for r in results]).update(
         validated_by_id=actor.user_id, validated_at=now
     )
+    _alert_critical(order, results, now)
     pending = Q(result__isnull=True) | Q(result__validated_at__isnull=True)
     if not LabOrderItem.objects.filter(pending, order=order).exists():
         order.status = OrderStatus.DONE
@@ -258,3 +369,55 @@ def validate_results(*, actor: Actor, order_id: object, result_ids: Iterable[obj
             ends_at=now + datetime.timedelta(days=FOLLOW_UP_DAYS),
         )
     return len(results)
+
+
+@transaction.atomic
+def acknowledge_result(*, actor: Actor, result_id: object) -> LabResult:
+    """A practitioner marks a validated result as read: it leaves their results to review.
+    Only for a patient in their care: anyone else's result answers like none at all, before
+    the guard opens (or counts) anything. Acknowledging twice changes nothing."""
+    require(actor, Capability.ORDER_LAB)
+    key = _int(result_id)
+    result = (
+        LabResult.objects.filter(pk=key, validated_at__isnull=False).first()
+        if key is not None
+        else None
+    )
+    patient_id = str(result.patient_id) if result else NIL
+    kind = kinds_for(actor, [patient_id], Capability.VIEW_CLINICAL).get(patient_id)
+    if result is None or kind in (None, RelationshipKind.BREAK_GLASS):
+        raise Refused("no such result in the actor's care")
+    guarded_patient(actor, Capability.VIEW_CLINICAL, patient_id)
+    ResultAcknowledgement.objects.get_or_create(
+        result=result, user_id=actor.user_id, defaults={"at": timezone.now()}
+    )
+    return result
+
+
+MAX_REASON = 300
+
+
+@transaction.atomic
+def return_result(*, actor: Actor, order_id: object, result_id: object, reason: str) -> LabResult:
+    """A validator sends a result back to the bench with the reason: it is not validated
+    and waits for a technician to enter it again."""
+    order, _patient = lab_order_for(actor, order_id, Capability.VALIDATE_LAB, lock=True)
+    result = (
+        LabResult.objects.select_for_update(of=("self",))
+        .filter(item__order=order, pk=_int(result_id), validated_at__isnull=True)
+        .first()
+    )
+    if result is None:
+        raise ValidationError(_("This result is not waiting for validation."))
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the result goes back to the bench.")})
+    if len(reason) > MAX_REASON:
+        raise ValidationError(
+            {"reason": _("At most %(count)d characters.") % {"count": MAX_REASON}}
+        )
+    result.returned_by_id = actor.user_id
+    result.returned_at = timezone.now()
+    result.return_reason = reason
+    result.save(update_fields=["returned_by", "returned_at", "return_reason"])
+    return result

@@ -47,6 +47,38 @@ def parse_value(test: LabTest, raw: str) -> str:
     return format(number, "f")
 
 
+def implausible(test: LabTest, value: str) -> bool:
+    """Whether a parsed value lies outside the test's plausibility limits."""
+    if test.result_type != ResultType.NUMERIC or not value:
+        return False
+    number = Decimal(value)
+    low, high = test.plausible_low, test.plausible_high
+    return (low is not None and number < low) or (high is not None and number > high)
+
+
+def needs_second_entry(test: LabTest, raw: str) -> bool:
+    """Whether what was typed parses to a value outside the plausibility limits."""
+    try:
+        return implausible(test, parse_value(test, raw))
+    except ValidationError:
+        return False
+
+
+def plausible_text(test: LabTest) -> str:
+    low, high = test.plausible_low, test.plausible_high
+    if low is None or high is None:
+        return ""
+    return f"{number_format(low.normalize())}–{number_format(high.normalize())}"
+
+
+def editable(test: LabTest, value: str) -> str:
+    """A stored number as it goes back into an input: the locale's decimal mark, no
+    grouping ("0,95" in French), so that what the technician sees is what she typed."""
+    if test.result_type != ResultType.NUMERIC or not value:
+        return value
+    return number_format(Decimal(value), use_l10n=True, force_grouping=False)
+
+
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
@@ -73,6 +105,8 @@ def _decimal(text: str | None) -> Decimal | None:
 
 
 def flag_for(result_type: str, value: str, reference: str) -> Flag:
+    if not value:
+        return Flag.NONE
     ref = json.loads(reference or "{}")
     if result_type == ResultType.CODED:
         normal = ref.get("normal")
@@ -97,6 +131,8 @@ def _number(text: str, decimals: int) -> str:
 
 
 def display_value(test: LabTest, value: str) -> str:
+    if not value:
+        return "—"
     if test.result_type == ResultType.CODED:
         return test.answer_label(value)
     return _number(value, test.decimals)
@@ -118,6 +154,39 @@ def reference_text(test: LabTest, reference: str) -> str:
     return ""
 
 
+def reference_bounds(test: LabTest, reference: str) -> dict[str, str]:
+    """The stored numeric reference's bounds, for interfaces that want them apart."""
+    if test.result_type != ResultType.NUMERIC:
+        return {}
+    ref = json.loads(reference or "{}")
+    return {"reference_low": ref.get("low") or "", "reference_high": ref.get("high") or ""}
+
+
 def numeric(test: LabTest, value: str) -> float | None:
     """A number for trends (None for coded results)."""
-    return float(value) if test.result_type == ResultType.NUMERIC else None
+    return float(value) if test.result_type == ResultType.NUMERIC and value else None
+
+
+# The catalogue's units as UCUM codes (http://unitsofmeasure.org), for the FHIR interface;
+# an arbitrary unit (µg/L FEU) keeps its text only.
+UCUM = {
+    "g/dL": "g/dL",
+    "%": "%",
+    "T/L": "10*12/L",
+    "fL": "fL",
+    "G/L": "10*9/L",
+    "mm": "mm/h",
+    "s": "s",
+    "g/L": "g/L",
+    "mmol/L": "mmol/L",
+    "µmol/L": "umol/L",
+    "mg/L": "mg/L",
+    "U/L": "U/L",
+    "ng/L": "ng/L",
+    "µg/L": "ug/L",
+    "ng/mL": "ng/mL",
+    "mUI/L": "m[IU]/L",
+    "UI/L": "[IU]/L",
+    "mUI/mL": "m[IU]/mL",
+    "mL/min/1,73 m²": "mL/min/{1.73_m2}",
+}

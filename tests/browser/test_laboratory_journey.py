@@ -17,7 +17,7 @@ from carnet.guard.models import RelationshipKind
 from carnet.guard.policy import Role
 from carnet.guard.relationships import relate
 from carnet.laboratory import catalogue
-from carnet.laboratory.models import LabOrder, LabResult, Specimen
+from carnet.laboratory.models import CriticalAlert, LabOrder, LabResult, Specimen
 
 from ..factories import EstablishmentFactory, make_patient, totp_device
 from ..laboratory_fixtures import Lab
@@ -97,11 +97,25 @@ def test_order_enter_validate_and_read(page, other_page, live_server, shoot):
     shoot("lab-04-order-to-collect", on=lab_page)
     lab_page.locator("form.lab-collect button[type=submit]").click()
     expect(lab_page.locator("table.lab-specimens tbody tr")).to_have_count(3)
+    # The tube labels, printed: the tube's number as a barcode, the patient, the tube.
+    lab_page.locator("a[data-labels]").click()
+    lab_page.wait_for_url(f"{base}/lab/orders/{order.pk}/labels/")
+    expect(lab_page.locator("figure.lab-label svg")).to_have_count(3)
+    shoot("lab-04a-labels", on=lab_page)
+    lab_page.goto(f"{base}/lab/orders/{order.pk}/")
     items = dict(order.items.values_list("test__code", "pk"))
     lab_page.fill(f"#value_{items['HB']}", "9,6")
     lab_page.fill(f"#value_{items['K']}", "6,7")
-    lab_page.fill(f"#value_{items['GLY']}", "1.02")
+    lab_page.fill(f"#value_{items['GLY']}", "102")
     lab_page.fill(f"input[name=comment_{items['K']}]", "Contrôlé sur second tube")
+    lab_page.locator("#lab-entry button[type=submit]").click()
+    # 102 g/L of glucose is past the plausible limits: refused, nothing saved, a second
+    # entry offered; the technician sees her slip and types 1.02.
+    expect(lab_page.locator(f"input[name=again_{items['GLY']}]")).to_be_visible()
+    expect(lab_page.locator(f"#value_{items['HB']}")).to_have_value("9,6")
+    shoot("lab-04b-implausible-refused", on=lab_page)
+    assert not LabResult.objects.filter(item__order=order).exists()
+    lab_page.fill(f"#value_{items['GLY']}", "1.02")
     lab_page.locator("#lab-entry button[type=submit]").click()
     lab_page.wait_for_url(f"{base}/lab/orders/{order.pk}/")
     expect(lab_page.locator("tr.flag-row-HH")).to_have_count(1)
@@ -117,14 +131,30 @@ def test_order_enter_validate_and_read(page, other_page, live_server, shoot):
     lab_page.goto(f"{base}/lab/?tab=to_validate")
     lab_page.locator(f"tr[data-order='{order.pk}'] a").click()
     lab_page.wait_for_url(f"{base}/lab/orders/{order.pk}/")
-    boxes = lab_page.locator(".lab-validation input[name=result]:checked")
+    # Nothing is ticked for her: she ticks each result she checked.
+    boxes = lab_page.locator(".lab-validation input[name=result]")
     expect(boxes).to_have_count(3)
+    expect(lab_page.locator(".lab-validation input[name=result]:checked")).to_have_count(0)
     shoot("lab-06-to-validate", on=lab_page)
-    lab_page.locator(".lab-validation button[type=submit]").click()
+    for index in range(3):
+        boxes.nth(index).check()
+    lab_page.locator(".lab-validation button[data-validate]").click()
     lab_page.wait_for_url(f"{base}/lab/orders/{order.pk}/")
     expect(lab_page.locator(".badge.lab-validated")).to_have_count(3)
     shoot("lab-07-validated", on=lab_page)
     assert not LabResult.objects.filter(item__order=order, validated_by__isnull=True).exists()
+
+    # A validated result is corrected as a new version: the old value stays, struck through.
+    haemoglobin = LabResult.objects.get(item__order=order, item__test__code="HB")
+    correction = lab_page.locator(f"details.lab-correct[data-result='{haemoglobin.pk}']")
+    correction.locator("summary").click()
+    correction.locator("input[name=value]").fill("9,9")
+    correction.locator("input[name=reason]").fill("Erreur de transcription")
+    correction.locator("button[type=submit]").click()
+    lab_page.wait_for_url(f"{base}/lab/orders/{order.pk}/")
+    expect(lab_page.locator("del.lab-old-value")).to_have_count(1)
+    expect(lab_page.locator("[data-corrected]")).to_have_count(1)
+    shoot("lab-07b-corrected", on=lab_page)
 
     # The practitioner reads them, flagged, with the trends.
     page.reload()
@@ -132,4 +162,17 @@ def test_order_enter_validate_and_read(page, other_page, live_server, shoot):
     expect(report.locator(".lab-flag.flag-HH")).to_have_count(1)
     expect(report.locator(".lab-flag.flag-L")).to_have_count(1)
     expect(page.locator(".lab-trends tbody tr")).to_have_count(2)
+    expect(report.locator("del.lab-old-value")).to_have_count(1)
+    expect(report.locator("[data-corrected]")).to_have_count(1)
     shoot("lab-08-results-read")
+
+    # The critical potassium and the correction wait for her acknowledgement.
+    page.goto(f"{base}/lab/alerts/")
+    expect(page.locator("tr.lab-alert-critical")).to_have_count(1)
+    expect(page.locator("tr.lab-alert-corrected")).to_have_count(1)
+    shoot("lab-09-alerts")
+    for _ in range(2):
+        page.locator("table.lab-alerts form button[type=submit]").first.click()
+        page.wait_for_url(f"{base}/lab/alerts/")
+    expect(page.locator("table.lab-alerts tr[data-alert]")).to_have_count(0)
+    assert CriticalAlert.objects.filter(acknowledged_by=doctor).count() == 2

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime
 
+import segno
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
@@ -20,6 +22,9 @@ from django.views.decorators.http import require_POST
 from carnet.guard.actors import Actor
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
+from carnet.laboratory.alerts import acknowledge_alert, alerts_for
+from carnet.laboratory.corrections import correct_result
+from carnet.laboratory.inbound import quarantine, retry_quarantined, set_aside_quarantined
 from carnet.laboratory.models import Priority
 from carnet.laboratory.selectors import (
     Tab,
@@ -34,8 +39,10 @@ from carnet.laboratory.services import (
     collect_specimens,
     enter_results,
     order_tests,
+    return_result,
     validate_results,
 )
+from carnet.laboratory.values import editable, needs_second_entry
 
 from .common import add_domain_errors, signed_in_actor
 
@@ -73,15 +80,19 @@ def _render_order(
     actor = signed_in_actor(request)
     sheet = order_sheet(actor=actor, order_id=order_id)
     errors, typed = errors or {}, typed or {}
-    rows = [
-        {
-            "line": line,
-            "value": typed.get(f"value_{line.item_id}", line.value),
-            "comment": typed.get(f"comment_{line.item_id}", line.comment),
-            "errors": errors.get(f"value_{line.item_id}", []),
-        }
-        for line in sheet.lines
-    ]
+    rows = []
+    for line in sheet.lines:
+        value = typed.get(f"value_{line.item_id}", editable(line.test, line.value))
+        rows.append(
+            {
+                "line": line,
+                "value": value,
+                "comment": typed.get(f"comment_{line.item_id}", line.comment),
+                "errors": errors.get(f"value_{line.item_id}", []),
+                "again": bool(errors.get(f"value_{line.item_id}"))
+                and needs_second_entry(line.test, value),
+            }
+        )
     return render(
         request,
         "web/laboratory/order.html",
@@ -148,7 +159,11 @@ def lab_results(request: HttpRequest, order_id: str) -> HttpResponse:
     for name, value in request.POST.items():
         if name.startswith("value_") and name[6:].isdigit():
             item = int(name[6:])
-            entries[item] = (value[:40], request.POST.get(f"comment_{item}", "")[:300])
+            entries[item] = (
+                value[:40],
+                request.POST.get(f"comment_{item}", "")[:300],
+                request.POST.get(f"again_{item}", "")[:40],
+            )
     try:
         saved = enter_results(actor=signed_in_actor(request), order_id=order_id, entries=entries)
     except ValidationError as error:
@@ -157,8 +172,8 @@ def lab_results(request: HttpRequest, order_id: str) -> HttpResponse:
             messages.error(request, message)
         if any(k.startswith("value_") for k in errors):
             messages.error(request, _("Nothing was saved: correct the values marked below."))
-        typed = {f"value_{k}": v for k, (v, _c) in entries.items()}
-        typed |= {f"comment_{k}": c for k, (_v, c) in entries.items()}
+        typed = {f"value_{k}": v for k, (v, _c, _a) in entries.items()}
+        typed |= {f"comment_{k}": c for k, (_v, c, _a) in entries.items()}
         return _render_order(request, order_id, errors=errors, typed=typed)
     messages.success(
         request,
@@ -190,6 +205,106 @@ def lab_validate(request: HttpRequest, order_id: str) -> HttpResponse:
             % {"count": count},
         )
     return redirect("web:lab_order", order_id=order_id)
+
+
+@staff_view("lab.return", Capability.VALIDATE_LAB)
+@require_POST
+def lab_return(request: HttpRequest, order_id: str) -> HttpResponse:
+    result_id = request.POST.get("return", "")
+    try:
+        return_result(
+            actor=signed_in_actor(request),
+            order_id=order_id,
+            result_id=result_id,
+            reason=request.POST.get(f"reason_{result_id}", "")[:400],
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The result is sent back to the bench with your reason."))
+    return redirect("web:lab_order", order_id=order_id)
+
+
+@staff_view("lab.correct", Capability.VALIDATE_LAB)
+@require_POST
+def lab_correct(request: HttpRequest, order_id: str) -> HttpResponse:
+    try:
+        correct_result(
+            actor=signed_in_actor(request),
+            order_id=order_id,
+            result_id=request.POST.get("result", ""),
+            value=request.POST.get("value", "")[:40],
+            again=request.POST.get("again", "")[:40],
+            reason=request.POST.get("reason", "")[:400],
+            comment=request.POST.get("comment", "")[:300],
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request, _("The result is corrected: the prescriber is alerted, the old value kept.")
+        )
+    return redirect("web:lab_order", order_id=order_id)
+
+
+@staff_view("lab.alerts", Capability.VIEW_CLINICAL)
+def lab_alerts(request: HttpRequest) -> HttpResponse:
+    rows = alerts_for(actor=signed_in_actor(request))
+    return render(request, "web/laboratory/alerts.html", {"alerts": rows})
+
+
+@staff_view("lab.alerts.acknowledge", Capability.VIEW_CLINICAL)
+@require_POST
+def lab_alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    try:
+        acknowledge_alert(actor=signed_in_actor(request), alert_id=alert_id)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Acknowledged: the laboratory knows you saw it."))
+    return redirect("web:lab_alerts")
+
+
+@staff_view("lab.quarantine", Capability.LAB_WORK)
+def lab_quarantine(request: HttpRequest) -> HttpResponse:
+    rows = quarantine(actor=signed_in_actor(request))
+    return render(request, "web/laboratory/quarantine.html", {"rows": rows})
+
+
+@staff_view("lab.quarantine.resolve", Capability.LAB_WORK)
+@require_POST
+def lab_quarantine_resolve(request: HttpRequest, message_id: str) -> HttpResponse:
+    actor = signed_in_actor(request)
+    try:
+        if request.POST.get("action") == "retry":
+            retry_quarantined(actor=actor, message_id=message_id)
+            messages.success(request, _("The message's results are entered: validate them."))
+        else:
+            set_aside_quarantined(
+                actor=actor, message_id=message_id, note=request.POST.get("note", "")[:400]
+            )
+            messages.success(request, _("The message is set aside, with your reason."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("web:lab_quarantine")
+
+
+@staff_view("lab.labels", Capability.LAB_WORK)
+def lab_labels(request: HttpRequest, order_id: str) -> HttpResponse:
+    """The order's tube labels, to print: each tube's barcode (a QR code of its number), the
+    patient's name and birth date, the tube. For the laboratory's own technicians only: the
+    order is handed over by the guard to its laboratory."""
+    sheet = order_sheet(actor=signed_in_actor(request), order_id=order_id)
+    labels = [
+        {
+            "specimen": specimen,
+            "code": mark_safe(  # noqa: S308 - segno's own SVG of our barcode text
+                segno.make(specimen.barcode, error="m").svg_inline(border=1, omitsize=True)
+            ),
+        }
+        for specimen in sheet.specimens
+    ]
+    return render(request, "web/laboratory/labels.html", {"sheet": sheet, "labels": labels})
 
 
 class OrderForm(forms.Form):
