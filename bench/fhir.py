@@ -160,7 +160,9 @@ def service_token(port: int, ids: list[str]) -> str:
         establishments=list(Establishment.objects.all()),
     )
     print(relate_all(user, ids))
-    service = register_backend(name="bench", account="bench.fhir", scopes="system/Patient.rs")
+    service = register_backend(
+        name="bench", account="bench.fhir", scopes="system/Patient.rs", client_secret=True
+    )
     pair = base64.b64encode(f"{service.client_id}:{service.client_secret}".encode()).decode()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request(

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.django_db
 API = Client()
 HIV, K = "56888-1", "2823-3"
 
+ORAL = {"route": "oral", "frequency": "matin et soir"}
+
 
 def _token(user, scopes="user/*.rs"):
     return smart.user_token(client_of(user), smart.app(), scopes)
@@ -44,7 +46,9 @@ def record(establishment):
             author,
             "tests.rx",
             lambda actor, m=medication: prescribe(
-                actor=actor, patient_id=lab.patient, lines=[LineInput(m.pk, "1 cp par jour", 10)]
+                actor=actor,
+                patient_id=lab.patient,
+                lines=[LineInput(m.pk, "1 cp par jour", 10, **ORAL)],
             ),
         )
     as_actor(
@@ -163,3 +167,39 @@ def test_a_search_needs_the_patient(record):
     lab, _, _ = record
     response = API.get("/fhir/Encounter", **bearer(_token(lab.practitioner)))
     assert response.status_code == 400 and "patient" in issue(response)["diagnostics"]
+
+
+def test_documents_have_content_and_a_loinc_type_and_drugs_their_atc_class(record, colleague):
+    lab, _, _ = record
+    token = _token(lab.practitioner)
+    query = {"patient": f"Patient/{lab.patient}"}
+    document = parsed(API.get("/fhir/DocumentReference", query, **bearer(token)))["entry"][0][
+        "resource"
+    ]
+    assert document["type"]["coding"][0] == {
+        "system": "http://loinc.org",
+        "code": "55188-7",
+        "display": "Patient data Document",
+    }
+    attachment = document["content"][0]["attachment"]
+    assert attachment["contentType"] == "application/pdf"
+    path = attachment["url"].removeprefix("http://testserver")
+    content = API.get(path, HTTP_ACCEPT="application/pdf", **bearer(token))
+    assert content.status_code == 200 and content["Content-Type"] == "application/pdf"
+    assert content.content.startswith(b"%PDF") and len(content.content) == attachment["size"]
+    assert content["Content-Disposition"] == "attachment"
+    binary = parsed(API.get(path, HTTP_ACCEPT="application/fhir+json", **bearer(token)))
+    assert binary["resourceType"] == "Binary" and binary["contentType"] == "application/pdf"
+    # The serology document is the author's team's: the colleague gets nothing of it.
+    refused = API.get(path, **bearer(_token(colleague)))
+    assert refused.status_code == 403 and b"%PDF" not in refused.content
+    lines = parsed(API.get("/fhir/MedicationRequest", query, **bearer(token)))["entry"]
+    concepts = {e["resource"]["medicationCodeableConcept"]["text"]: e["resource"] for e in lines}
+    coded = {
+        text: r["medicationCodeableConcept"].get("coding", [{}])[0].get("code")
+        for text, r in concepts.items()
+    }
+    truvada = next(text for text in coded if text.startswith("Emtricitabine"))
+    assert coded[truvada] == "J05AR03"
+    aspirin = [text for text in coded if text.startswith("Acide acétylsalicylique")]
+    assert all(coded[text] is None for text in aspirin)  # dose decides its class: not guessed

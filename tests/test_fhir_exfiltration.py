@@ -52,6 +52,15 @@ def _search_paging(victims):
         yield "/fhir/Patient", {"family": surname[:3], "birthdate": day.isoformat()}
 
 
+def _id_batches(victims):
+    """`Patient?_id=` with ten ids at a time, again and again: each id is a read, decided
+    and counted; a batch past the limit is refused whole, and the refusals add up."""
+    ids = [patient for patient, _, _ in victims]
+    for _ in range(8):
+        for start in range(0, len(ids), 10):
+            yield "/fhir/Patient", {"_id": ",".join(ids[start : start + 10])}
+
+
 def _chart_walk(victims):
     for patient, _, _ in victims:
         yield "/fhir/Observation", {"patient": f"Patient/{patient}"}
@@ -78,7 +87,7 @@ def _exposed(bodies, victims):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("strategy", [_id_walk, _search_paging, _chart_walk])
+@pytest.mark.parametrize("strategy", [_id_walk, _search_paging, _chart_walk, _id_batches])
 def test_a_stolen_token_is_stopped_by_the_same_budgets(staff, victims, role, strategy):
     user, browser = staff(role)
     token = smart.user_token(browser, smart.app(), "user/*.cruds")
@@ -121,3 +130,83 @@ def test_a_canary_read_through_the_api_contains_at_once(staff, establishment):
     assert response.status_code == 403 and b"CANARIUS" not in response.content
     assert not User.objects.get(pk=user.pk).is_active
     assert Client().get(f"/fhir/Patient/{canary}", **bearer(token)).status_code == 401
+
+
+@pytest.fixture
+def agenda_of_victims(establishment, victims):
+    """Every victim has an appointment in a colleague's agenda over the next weeks."""
+    from django.utils import timezone
+
+    from carnet.scheduling.models import Appointment
+
+    from .factories import agenda_with_hours, practitioner_for
+
+    colleague = UserFactory(role=Role.PRACTITIONER, establishments=[establishment])
+    consultation = agenda_with_hours(establishment, practitioner_for(colleague))
+    first = timezone.now().replace(minute=0, second=0, microsecond=0) + datetime.timedelta(days=1)
+    for n, (patient, _, _) in enumerate(victims):
+        start = first + datetime.timedelta(hours=n)
+        Appointment.objects.create(
+            agenda=consultation.agenda,
+            consultation_type=consultation,
+            patient_id=patient,
+            starts_at=start,
+            ends_at=start + datetime.timedelta(minutes=30),
+        )
+    return first
+
+
+@pytest.mark.parametrize("role", [Role.PRACTITIONER, Role.SECRETARY])
+def test_include_never_opens_a_patient_beyond_relationships(
+    staff, victims, agenda_of_victims, role
+):
+    """A stolen token pages through every appointment of the establishment asking to include
+    their patients and participants: the agenda's slots leave, no patient does, and nothing is
+    charged (so nothing needed containing)."""
+    user, browser = staff(role)
+    token = smart.user_token(browser, smart.app(), "user/*.rs")
+    start = agenda_of_victims
+    bodies = []
+    for week in range(3):
+        since = start + datetime.timedelta(days=7 * week)
+        url, query = (
+            "/fhir/Appointment",
+            {
+                "date": [f"ge{since.date()}", f"lt{(since + datetime.timedelta(days=7)).date()}"],
+                "_include": ["Appointment:patient", "Appointment:actor"],
+                "_count": 50,
+            },
+        )
+        while url:
+            response = Client().get(url, query, **bearer(token))
+            assert response.status_code == 200, response.content[:300]
+            bodies.append(response.content.decode())
+            links = {link["relation"]: link["url"] for link in response.json()["link"]}
+            url, query = links.get("next"), {}
+    assert sum(body.count('"mode": "match"') for body in bodies) == VICTIMS
+    assert _exposed(bodies, victims) == set()
+    assert User.objects.get(pk=user.pk).is_active
+
+
+def test_a_stolen_token_bulk_export_waits_for_four_eyes(staff, victims):
+    """Bulk export is a path to every patient of the establishment: a stolen token can ask,
+    and nothing leaves before a security officer approves (the status answers 202, the file
+    URLs nothing), however often it polls."""
+    from carnet.guard.models import ExportRequest
+
+    user, browser = staff(Role.SECRETARY)
+    token = smart.user_token(browser, smart.app(), "user/*.rs")
+    kickoff = Client().get("/fhir/$export", HTTP_PREFER="respond-async", **bearer(token))
+    assert kickoff.status_code == 202
+    export = ExportRequest.objects.get()
+    assert export.count == VICTIMS and export.status == "pending"
+    bodies = []
+    for _ in range(20):
+        status = Client().get(kickoff["Content-Location"], **bearer(token))
+        assert status.status_code == 202
+        bodies.append(status.content.decode())
+    for kind in ("Patient", "Coverage", "Appointment"):
+        answer = Client().get(f"/fhir/$export-file/{export.pk}/{kind}.ndjson", **bearer(token))
+        assert answer.status_code == 404
+        bodies.append(answer.content.decode())
+    assert _exposed(bodies, victims) == set()

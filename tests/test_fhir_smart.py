@@ -240,7 +240,15 @@ def test_a_persons_account_cannot_become_a_service_account(establishment):
     totp_device(person)
     with pytest.raises(Exception, match="second factor"):
         call_command(
-            "smart", "backend", "--name", "x", "--account", "c.martin", "--scopes", "system/*.rs"
+            "smart",
+            "backend",
+            "--name",
+            "x",
+            "--account",
+            "c.martin",
+            "--scopes",
+            "system/*.rs",
+            "--client-secret",
         )
     assert User.objects.get(pk=person.pk).has_usable_password()
 

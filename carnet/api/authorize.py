@@ -18,13 +18,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import Application
-from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
+from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView, UserInfoView
 
 from carnet.guard.actors import actor_for_request
 from carnet.guard.http import public_view, staff_view
 from carnet.patients.selectors import SearchQuery, open_identity, search_identities
 
 from . import scopes as smart
+from .oauth import smart_client
 
 
 class SmartAllowForm(AllowForm):
@@ -37,10 +38,36 @@ def _wants_patient(scope_text: str) -> bool:
     return smart.LAUNCH_PATIENT in scope_text.split()
 
 
+def fhir_base(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/fhir")
+
+
 class SmartAuthorizationView(AuthorizationView):
     template_name = "api/authorize.html"
     form_class = SmartAllowForm
     launch_patient: str | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        client_id = request.GET.get("client_id") or request.POST.get("client_id", "")
+        if request.method == "GET" and not self._audience_ok(request):
+            response = self._refusal(
+                _("This app asked for another FHIR server (aud): Carnet does not sign it in.")
+            )
+        else:
+            response = super().dispatch(request, *args, **kwargs)
+        _allow_redirects(response, client_id)
+        return response
+
+    @staticmethod
+    def _audience_ok(request: HttpRequest) -> bool:
+        """SMART's `aud`: the FHIR base the app means to call. A code is never issued for
+        another server's audience (a token leaked to an app talking to an impostor)."""
+        audience = request.GET.get("aud", "").rstrip("/")
+        return audience == fhir_base(request)
+
+    def _refusal(self, description: str) -> HttpResponse:
+        context = {"error": {"error": "invalid_request", "description": description}}
+        return self.render_to_response(context, status=400)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -86,6 +113,20 @@ class SmartAuthorizationView(AuthorizationView):
         return super().create_authorization_response(request, scopes, credentials, allow)
 
 
+def _allow_redirects(response: HttpResponse, client_id: str) -> None:
+    """The consent page's form posts here, and the answer redirects to the app: the page's
+    Content-Security-Policy allows the app's registered redirect URIs as form targets (a
+    browser applies form-action to the redirect too), and nothing wider."""
+    if not client_id:
+        return
+    application = Application.objects.filter(client_id=client_id[:100]).first()
+    if application is None or smart_client(application) is None:
+        return
+    uris = [u for u in application.redirect_uris.split() if u.startswith(("https://", "http://"))]
+    if uris:
+        response._csp_update = {"form-action": uris}  # type: ignore[attr-defined]
+
+
 def _no_nul(view: Any) -> Any:
     """A NUL character in a credential or parameter is refused before it reaches a query
     (PostgreSQL cannot store one; found by fuzzing the token endpoints)."""
@@ -112,3 +153,5 @@ def _no_nul(view: Any) -> Any:
 authorize = staff_view("api.authorize")(_no_nul(SmartAuthorizationView.as_view()))
 token = public_view(csrf_exempt(_no_nul(TokenView.as_view())))
 revoke = public_view(csrf_exempt(_no_nul(RevokeTokenView.as_view())))
+# OpenID Connect's userinfo: the signed-in member's own claims (sub, fhirUser), bearer only.
+userinfo = public_view(csrf_exempt(UserInfoView.as_view()))

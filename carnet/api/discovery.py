@@ -13,23 +13,30 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from jwcrypto import jwk
 
 from carnet.guard.http import public_view
 
 from . import scopes as smart
-from .fhir import FHIR_VERSION, instant, respond
+from .fhir import FHIR_VERSION, instant, outcome, respond
+from .oauth import issuer_of
 from .registry import load
 
 SMART_CAPABILITIES = [
     "launch-standalone",
     "client-public",
     "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "context-standalone-patient",
+    "sso-openid-connect",
     "permission-patient",
     "permission-user",
+    "permission-offline",
     "permission-v1",
     "permission-v2",
 ]
+SIGNING = ["RS384", "ES384"]
 OPERATIONS = [
     (
         "export",
@@ -48,36 +55,73 @@ def oauth_uris(request: HttpRequest) -> dict[str, str]:
         "authorize": _absolute(request, "api:authorize"),
         "token": _absolute(request, "api:token"),
         "revoke": _absolute(request, "api:revoke"),
+        "introspect": _absolute(request, "api:introspect"),
     }
+
+
+def issuer(request: HttpRequest) -> str:
+    return issuer_of(request.build_absolute_uri("/"))
+
+
+EXPORT_DEFINITION = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+COMMON_SEARCH = [
+    {"name": "_id", "type": "token", "documentation": "Carnet's id of the resource."},
+]
+
+
+def _search_params(definition: Any) -> list[dict[str, str]]:
+    declared = [
+        {"name": p.name, "type": p.type, "documentation": p.documentation}
+        for p in definition.search
+        if p.name not in ("_count", "_offset")
+    ]
+    names = {p["name"] for p in declared}
+    return declared + [p for p in COMMON_SEARCH if p["name"] not in names]
+
+
+def _resource_entry(definition: Any) -> dict[str, Any]:
+    sortable = sorted(definition.sortable)
+    documentation = definition.documentation
+    if "search" in definition.interactions:
+        documentation += (
+            " Searches take _count, _offset, _summary, _elements, _total"
+            + (f", _sort ({', '.join(sortable)})" if sortable else "")
+            + "; other parameters are ignored unless Prefer: handling=strict."
+        )
+    entry: dict[str, Any] = {
+        "type": definition.type,
+        "documentation": documentation,
+        "interaction": [
+            {"code": "search-type" if i == "search" else i} for i in definition.interactions
+        ],
+        "versioning": "versioned-update" if "update" in definition.interactions else "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": definition.conditional_create,
+        "conditionalRead": "full-support" if definition.conditional_read else "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+    }
+    if "search" in definition.interactions:
+        entry["searchParam"] = _search_params(definition)
+        if definition.includes:
+            entry["searchInclude"] = [f"{definition.type}:{p}" for p in definition.includes]
+    if definition.profile:
+        entry["profile"] = definition.profile
+    if definition.type in ("Patient", "Group"):
+        entry["operation"] = [
+            {
+                "name": "export",
+                "definition": EXPORT_DEFINITION
+                + ("patient-export" if definition.type == "Patient" else "group-export"),
+            }
+        ]
+    return entry
 
 
 def capability_statement(request: HttpRequest) -> dict[str, Any]:
     uris = oauth_uris(request)
-    resources = []
-    for definition in sorted(load().values(), key=lambda d: d.type):
-        entry: dict[str, Any] = {
-            "type": definition.type,
-            "documentation": definition.documentation,
-            "interaction": [
-                {"code": "search-type" if i == "search" else i} for i in definition.interactions
-            ],
-            "versioning": "versioned-update"
-            if "update" in definition.interactions
-            else "no-version",
-            "readHistory": False,
-            "updateCreate": False,
-            "conditionalRead": "modified-since"
-            if "update" in definition.interactions
-            else "not-supported",
-            "searchParam": [
-                {"name": p.name, "type": p.type, "documentation": p.documentation}
-                for p in definition.search
-                if not p.name.startswith("_") or p.name == "_id"
-            ],
-        }
-        if definition.profile:
-            entry["profile"] = definition.profile
-        resources.append(entry)
+    resources = [_resource_entry(d) for d in sorted(load().values(), key=lambda d: d.type)]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -90,7 +134,8 @@ def capability_statement(request: HttpRequest) -> dict[str, Any]:
             "url": request.build_absolute_uri("/fhir/"),
         },
         "fhirVersion": FHIR_VERSION,
-        "format": ["json"],
+        "format": ["json", "application/fhir+json"],
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "rest": [
             {
                 "mode": "server",
@@ -122,7 +167,7 @@ def capability_statement(request: HttpRequest) -> dict[str, Any]:
                 "operation": [
                     {
                         "name": name,
-                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                        "definition": EXPORT_DEFINITION + "export",
                         "documentation": doc,
                     }
                     for name, _, doc in OPERATIONS
@@ -132,24 +177,60 @@ def capability_statement(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _auth_methods() -> list[str]:
+    methods = ["private_key_jwt", "none"]
+    if settings.CARNET_SMART_CLIENT_SECRETS:
+        methods[1:1] = ["client_secret_basic", "client_secret_post"]
+    return methods
+
+
 def smart_configuration(request: HttpRequest) -> dict[str, Any]:
     uris = oauth_uris(request)
     resource_scopes = [f"{c}/*.{p}" for c in smart.CONTEXTS for p in ("rs", "cruds")]
+    capabilities = [
+        c
+        for c in SMART_CAPABILITIES
+        if c != "client-confidential-symmetric" or settings.CARNET_SMART_CLIENT_SECRETS
+    ]
     return {
-        "issuer": request.build_absolute_uri("/fhir/"),
+        "issuer": issuer(request),
+        "jwks_uri": _absolute(request, "api:jwks"),
         "authorization_endpoint": uris["authorize"],
         "token_endpoint": uris["token"],
         "revocation_endpoint": uris["revoke"],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "introspection_endpoint": uris["introspect"],
+        "userinfo_endpoint": _absolute(request, "api:userinfo"),
+        "token_endpoint_auth_methods_supported": _auth_methods(),
+        "token_endpoint_auth_signing_alg_values_supported": SIGNING,
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "scopes_supported": sorted(smart.OTHER_SCOPES) + resource_scopes,
-        "capabilities": SMART_CAPABILITIES,
+        "capabilities": capabilities,
+    }
+
+
+def openid_configuration(request: HttpRequest) -> dict[str, Any]:
+    """OpenID Connect discovery, at the issuer's /.well-known/openid-configuration."""
+    smart_config = smart_configuration(request)
+    return {
+        "issuer": smart_config["issuer"],
+        "authorization_endpoint": smart_config["authorization_endpoint"],
+        "token_endpoint": smart_config["token_endpoint"],
+        "userinfo_endpoint": smart_config["userinfo_endpoint"],
+        "jwks_uri": smart_config["jwks_uri"],
+        "scopes_supported": ["openid", "fhirUser"],
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": smart_config[
+            "token_endpoint_auth_methods_supported"
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": SIGNING,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "fhirUser"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
     }
 
 
@@ -161,6 +242,21 @@ def metadata(request: HttpRequest) -> HttpResponse:
 @public_view
 def well_known(request: HttpRequest) -> HttpResponse:
     return JsonResponse(smart_configuration(request))
+
+
+@public_view
+def openid_well_known(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(openid_configuration(request))
+
+
+@public_view
+def jwks(request: HttpRequest) -> HttpResponse:
+    """The public half of the id_token signing key (kid: its RFC 7638 thumbprint, as
+    django-oauth-toolkit puts it in each id_token's header)."""
+    key = jwk.JWK.from_pem(settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"].encode())
+    public = {"alg": "RS256", "use": "sig", "kid": key.thumbprint()}
+    public.update(key.export_public(as_dict=True))
+    return JsonResponse({"keys": [public]})
 
 
 def openapi(request: HttpRequest) -> dict[str, Any]:
@@ -287,6 +383,59 @@ def openapi(request: HttpRequest) -> dict[str, Any]:
                     },
                 }
             },
+            "/fhir/oauth/introspect/": {
+                "post": {
+                    "summary": "Token introspection (RFC 7662): a client's own tokens",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            form: {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "token": {"type": "string"},
+                                        "token_type_hint": {"type": "string"},
+                                        "client_id": {"type": "string"},
+                                        "client_secret": {"type": "string"},
+                                        "client_assertion_type": {"type": "string"},
+                                        "client_assertion": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Whether the token is active, and what it carries",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["active"],
+                                        "properties": {
+                                            "active": {"type": "boolean"},
+                                            "scope": {"type": "string"},
+                                            "client_id": {"type": "string"},
+                                            "exp": {"type": "integer"},
+                                            "sub": {"type": "string"},
+                                            "patient": {"type": "string"},
+                                            "fhirUser": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": {
+                            "description": "Refused",
+                            "content": {"application/json": {"schema": token_error}},
+                        },
+                        "401": {
+                            "description": "Client not authenticated",
+                            "content": {"application/json": {"schema": token_error}},
+                        },
+                    },
+                }
+            },
             "/fhir/oauth/revoke/": {
                 "post": {
                     "summary": "Token revocation (RFC 7009)",
@@ -328,7 +477,23 @@ def openapi_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse(openapi(request))
 
 
+@csrf_exempt
 @public_view
+def base(request: HttpRequest) -> HttpResponse:
+    """The FHIR base: the documentation page for a browser; batch and transaction (POST) are
+    not served, and say so as FHIR does."""
+    if request.method == "POST":
+        return outcome(
+            405,
+            "not-supported",
+            "Carnet serves no batch or transaction: send each interaction on its own.",
+            Allow="GET",
+        )
+    if request.method not in ("GET", "HEAD"):
+        return outcome(405, "not-supported", f"{request.method} is not served here.", Allow="GET")
+    return documentation(request)
+
+
 def documentation(request: HttpRequest) -> HttpResponse:
     statement = capability_statement(request)
     return render(

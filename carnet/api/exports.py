@@ -1,62 +1,206 @@
-"""Bulk $export through the guard's four eyes. A kick-off (system or Patient level) asks an
-export of named patients (IPPs) with a purpose, exactly like the Exports page; Group/<id> is
-an export already asked. Nothing is produced before a security officer approves it; the first
-status poll after approval produces it once, as NDJSON Patient resources encrypted with a new
-key given in that answer only; the file expires with the export."""
+"""FHIR Bulk Data Access (IG v2) through the guard's four eyes.
+
+Kick-off (`[base]/$export`, `[base]/Patient/$export`, `[base]/Group/<id>/$export`, GET or POST
+with `Prefer: respond-async`) asks the guard for an export: its patients (the `patient`
+parameter, the Group's members, or else the patients of the account's establishment) and its
+purpose (`purpose`, or what the client is and asked) go to a security officer. It answers 202
+with the status URL. Polling answers 202 with `X-Progress` until the officer decides; the first
+poll after approval produces the files once: one NDJSON file per resource type, every patient
+handed over by the guard for this export (canaries are containment, no budget is charged),
+each resource rendered as the API renders it, the whole sealed at rest with a data key of the
+export's own. The manifest lists the files; each is served to the requester's token until the
+export expires, when the files go and their key is shredded. DELETE cancels (202)."""
 
 from __future__ import annotations
 
 import datetime
-import json
 from typing import Any
+from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
 from carnet.guard import exports as guard_exports
 from carnet.guard.boundary import Refused
 from carnet.guard.models import ExportRequest, ExportStatus
-from carnet.guard.policy import Capability
-from carnet.organisations.models import Establishment
-from carnet.patients.cards import Identifier, IdentityCard
-from carnet.patients.exports import produce_export
+from carnet.guard.policy import EXPORT_MAX_PATIENTS, Capability, role_may
+from carnet.patients.exports import establishment_patient_ids
 
-from .fhir import ApiError, instant, outcome_resource, validated
-from .resources.patient import patient_resource
+from . import params as P
+from . import scopes
+from .auth import TokenGrant
+from .bulk import EXPORTERS, produce
+from .errors import ApiError
+from .fhir import FHIR_NDJSON, instant, outcome_resource
+from .models import BulkExport, Cohort
+from .registry import Call, load
 from .routes import api_route
-from .run import authenticate, base_url, guarded, refuse, scope_access
+from .run import authenticate, base_url, guarded, insufficient_scope, refuse, scope_access
 
 ACTION = "exports.fhir"
-KEY_EXTENSION = "https://carnet.invalid/fhir/export-key"
-
-
-def _ipps(request: HttpRequest) -> list[str]:
-    values = request.GET.getlist("identifier") + request.POST.getlist("identifier")
-    return [
-        v.rpartition("|")[2].strip()
-        for text in values
-        for v in text.replace(",", "\n").split()
-        if v.strip()
-    ]
-
-
-def _kickoff_body(request: HttpRequest, export: ExportRequest) -> Any:
-    text = (
-        f"Export {export.pk} asked for {export.count} patients; a security officer must approve "
-        "it before anything is produced."
-    )
-    return outcome_resource("informational", text, severity="information")
+OUTPUT_FORMATS = {FHIR_NDJSON, "application/ndjson", "ndjson"}
+KICKOFF_PARAMETERS = {"_type", "_since", "_outputFormat", "patient", "purpose"}
 
 
 def _status_url(request: HttpRequest, export_id: int) -> str:
     return f"{base_url(request)}$export-status/{export_id}"
 
 
-def _export_view(request: HttpRequest, handler, *, level: str) -> HttpResponse:
+def _exportable(grant: TokenGrant) -> list[str]:
+    """The types this token's scopes and this account's role let it export."""
+    definitions = load()
+    found = []
+    for kind in EXPORTERS:
+        definition = definitions.get(kind)
+        search = definition.interactions.get("search") if definition else None
+        if search is None or not role_may(grant.actor.role, search.capability):
+            continue
+        if scopes.access_for(grant.scopes, kind, "search") in ("user", "system"):
+            found.append(kind)
+    return found
+
+
+def _parameters(request: HttpRequest) -> QueryDict:
+    """A kick-off's parameters: the query string, or a POSTed Parameters resource."""
+    if request.method != "POST" or not request.body:
+        return request.GET
+    body = P.json_body(request.body, what="The Parameters")
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise ApiError(400, "invalid", "POST a FHIR Parameters resource to kick off an export.")
+    found = QueryDict(mutable=True)
+    for parameter in body.get("parameter") or []:
+        if not isinstance(parameter, dict):
+            raise ApiError(400, "invalid", "Each parameter is an object with a name.")
+        name = str(parameter.get("name", ""))
+        value = next(
+            (v for k, v in parameter.items() if k.startswith("value") and isinstance(v, str)),
+            None,
+        )
+        reference = (parameter.get("valueReference") or {}).get("reference")
+        if value is None and isinstance(reference, str):
+            value = reference
+        if not name or value is None:
+            raise ApiError(400, "invalid", f"Parameter {name or '?'} has no usable value.")
+        found.appendlist(name, value)
+    return found
+
+
+def _types(parameters: QueryDict, allowed: list[str]) -> list[str]:
+    asked = [t.strip() for v in parameters.getlist("_type") for t in v.split(",") if t.strip()]
+    if not asked:
+        return allowed
+    unknown = [t for t in asked if t not in allowed]
+    if unknown:
+        raise ApiError(
+            400,
+            "not-supported",
+            f"_type: {', '.join(unknown)} cannot be exported with this token and account "
+            f"(exportable here: {', '.join(allowed) or 'none'}).",
+        )
+    return list(dict.fromkeys(asked))
+
+
+def _since(parameters: QueryDict) -> datetime.datetime | None:
+    text = parameters.get("_since", "").strip()
+    if not text:
+        return None
+    return P.moment_span(text, "_since")[0]
+
+
+def _patients(actor, parameters: QueryDict, cohort: Cohort | None) -> list[str]:
+    named = [
+        P.reference_id(v, "Patient", "patient")
+        for value in parameters.getlist("patient")
+        for v in value.split(",")
+        if v.strip()
+    ]
+    if cohort is not None:
+        members = set(cohort.member_ids)
+        named = [p for p in named if p in members] if named else cohort.member_ids
+    if named:
+        return list(dict.fromkeys(named))
+    everyone = establishment_patient_ids(actor=actor, limit=EXPORT_MAX_PATIENTS)
+    if len(everyone) > EXPORT_MAX_PATIENTS:
+        raise ApiError(
+            400,
+            "too-costly",
+            f"Your establishment has more than {EXPORT_MAX_PATIENTS} patients: name the ones "
+            "to export (the patient parameter, or a Group).",
+        )
+    return everyone
+
+
+def _kickoff(request: HttpRequest, level: str, group_id: int | None = None) -> HttpResponse:
     grant = authenticate(request)
     if isinstance(grant, HttpResponse):
         return grant
+    refused = _bulk_access(grant)
+    if refused is not None:
+        return refused
+
+    def ask() -> Any:
+        preferences = P.prefer(request.headers.get("Prefer", ""))
+        if "respond-async" not in preferences:
+            raise ApiError(400, "required", "Bulk export needs Prefer: respond-async.")
+        parameters = _parameters(request)
+        strict = preferences.get("handling") == "strict"
+        unknown = sorted(set(parameters) - KICKOFF_PARAMETERS)
+        if unknown and strict:
+            raise ApiError(400, "not-supported", f"Not supported here: {', '.join(unknown)}.")
+        fmt = parameters.get("_outputFormat", FHIR_NDJSON)
+        if fmt not in OUTPUT_FORMATS:
+            raise ApiError(400, "not-supported", f"_outputFormat {fmt!r}: NDJSON only.")
+        for value in parameters.values():
+            P.clean_value("parameter", value)
+        types = _types(parameters, _exportable(grant))
+        since = _since(parameters)
+        cohort = None
+        if group_id is not None:
+            cohort = Cohort.objects.filter(pk=group_id, owner_id=grant.actor.user_id).first()
+            if cohort is None:
+                raise ApiError(404, "not-found", f"Group/{group_id} not found.")
+        patients = _patients(grant.actor, parameters, cohort)
+        purpose = parameters.get("purpose", "").strip() or (
+            cohort.name if cohort is not None else ""
+        )
+        purpose = purpose or f"FHIR bulk export ({level}) by {grant.client_name}"
+        export = guard_exports.request_export(
+            actor=grant.actor,
+            purpose=f"{purpose} [{', '.join(types)}]"[:500],
+            identifiers="\n".join(patients),
+            fmt=guard_exports.FHIR_NDJSON,
+        )
+        query = [("_type", ",".join(types))] + ([("_since", instant(since))] if since else [])
+        BulkExport.objects.create(
+            export_id=export.pk,
+            level=level,
+            types=",".join(types),
+            since=since,
+            request_url=f"{base_url(request)}{level}/$export?{urlencode(query)}".replace(
+                "/system/", "/"
+            ),
+        )
+        text = (
+            f"Export {export.pk} asked for {export.count} patients ({', '.join(types)}); a "
+            "security officer must approve it before anything is produced."
+        )
+        headers = {"Content-Location": _status_url(request, export.pk)}
+        return 202, outcome_resource("informational", text, severity="information"), headers
+
+    return guarded(
+        request,
+        actor=grant.actor,
+        action=ACTION,
+        capability=Capability.REQUEST_EXPORT,
+        reason=f"FHIR {level} $export kick-off (client {grant.client_name})",
+        handler=ask,
+    )
+
+
+def _bulk_access(grant: TokenGrant) -> HttpResponse | None:
+    """Bulk export needs a user/ or system/ scope: never a patient/ token's."""
     access, refused = scope_access(grant, "Patient", "search", ACTION)
     if refused is not None:
         return refused
@@ -67,32 +211,10 @@ def _export_view(request: HttpRequest, handler, *, level: str) -> HttpResponse:
             Refused("bulk export with a patient/ token", not_found=False),
             403,
             "forbidden",
-            "Bulk export needs a user/ or system/ scope on Patient.",
+            "Bulk export needs a user/ or system/ scope.",
+            WWW_Authenticate=insufficient_scope("system/*.rs"),
         )
-    reason = f"FHIR {level} $export (client {grant.client_name})"
-    return guarded(
-        request,
-        actor=grant.actor,
-        action=ACTION,
-        capability=Capability.REQUEST_EXPORT,
-        reason=reason,
-        handler=lambda: handler(grant.actor),
-    )
-
-
-def _kickoff(request: HttpRequest, level: str) -> HttpResponse:
-    def ask(actor) -> Any:
-        types = ",".join(request.GET.getlist("_type")).split(",")
-        if any(t and t != "Patient" for t in types):
-            raise ApiError(400, "not-supported", "_type: Carnet exports Patient resources only.")
-        purpose = request.GET.get("purpose") or request.POST.get("purpose", "")
-        export = guard_exports.request_export(
-            actor=actor, purpose=purpose, identifiers="\n".join(_ipps(request)), fmt="json"
-        )
-        headers = {"Content-Location": _status_url(request, export.pk)}
-        return 202, _kickoff_body(request, export), headers
-
-    return _export_view(request, ask, level=level)
+    return None
 
 
 @csrf_exempt
@@ -107,137 +229,148 @@ def patient_export(request: HttpRequest) -> HttpResponse:
     return _kickoff(request, "Patient")
 
 
-def _mine(actor, export_id: int) -> ExportRequest:
-    export = guard_exports.mine(actor=actor).filter(pk=export_id).first()
-    if export is None:
-        raise Refused("no such export of this account")
-    return export
-
-
 @csrf_exempt
 @api_route("fhir.export")
 def group_export(request: HttpRequest, group_id: int) -> HttpResponse:
-    def kick(actor) -> Any:
-        export = _mine(actor, group_id)
-        if export.status in (ExportStatus.REJECTED, ExportStatus.EXPIRED):
-            raise ApiError(410, "expired", f"Export {export.pk} is {export.status}.")
-        return (
-            202,
-            _kickoff_body(request, export),
-            {"Content-Location": _status_url(request, export.pk)},
+    return _kickoff(request, f"Group/{group_id}", group_id)
+
+
+def _mine(actor, export_id: int) -> tuple[ExportRequest, BulkExport]:
+    export = guard_exports.mine(actor=actor).filter(pk=export_id).first()
+    bulk = BulkExport.objects.filter(export_id=export_id).first()
+    if export is None or bulk is None:
+        raise Refused("no such FHIR export of this account")
+    return export, bulk
+
+
+def _manifest(
+    request: HttpRequest, actor, export: ExportRequest, bulk: BulkExport
+) -> dict[str, Any]:
+    files = guard_exports.export_files(actor=actor, export_id=export.pk)
+    output = [
+        {
+            "type": kind,
+            "url": f"{base_url(request)}$export-file/{export.pk}/{kind}.ndjson",
+            "count": content.count(b"\n"),
+        }
+        for kind, content in files.items()
+        if content
+    ]
+    errors = []
+    if bulk.errors:
+        errors.append(
+            {
+                "type": "OperationOutcome",
+                "url": f"{base_url(request)}$export-file/{export.pk}/errors.ndjson",
+            }
         )
+    return {
+        "transactionTime": instant(export.produced_at or timezone.now()),
+        "request": bulk.request_url,
+        "requiresAccessToken": True,
+        "output": output,
+        "error": errors,
+        "extension": {
+            "https://carnet.invalid/fhir/export-expires": instant(export.expires_at)
+            if export.expires_at
+            else ""
+        },
+    }
 
-    return _export_view(request, kick, level="Group")
 
+def _status(request: HttpRequest, export_id: int) -> HttpResponse:
+    grant = authenticate(request)
+    if isinstance(grant, HttpResponse):
+        return grant
+    refused = _bulk_access(grant)
+    if refused is not None:
+        return refused
 
-def _card(
-    row: dict[str, Any], establishment: Establishment | None, now: datetime.datetime
-) -> IdentityCard:
-    return IdentityCard(
-        id="",
-        version=1,
-        status=row["status"],
-        sex=row["sex"] or "I",
-        birth_surname=row["birth_surname"] or "",
-        first_names=row["first_names"] or "",
-        used_surname=row["used_surname"] or "",
-        used_first_name=row["used_first_name"] or "",
-        birth_date=datetime.date.fromisoformat(row["birth_date"]),
-        birthplace_code=row["birthplace_code"] or "",
-        nir=row["nir"] or "",
-        address_line=row["address_line"] or "",
-        postal_code=row["postal_code"] or "",
-        city=row["city"] or "",
-        country=row["country"] or "",
-        phone=row["phone"] or "",
-        email=row["email"] or "",
-        treating_doctor_id=None,
-        treating_doctor="",
-        identifiers=(Identifier(establishment.name if establishment else "", "IPP", row["ipp"]),),
-        created_at=now,
-        updated_at=now,
+    def status() -> Any:
+        export, bulk = _mine(grant.actor, export_id)
+        if request.method == "DELETE":
+            return _cancel(grant.actor, export)
+        if export.status == ExportStatus.PENDING:
+            progress = "waiting for a security officer's approval"
+            headers = {"X-Progress": progress, "Retry-After": "60"}
+            return 202, outcome_resource("informational", progress, "information"), headers
+        if export.status == ExportStatus.REJECTED:
+            raise ApiError(403, "forbidden", "A security officer rejected this export.")
+        if export.status == ExportStatus.EXPIRED:
+            raise ApiError(410, "expired", "This export has expired; its files are erased.")
+        if export.status == ExportStatus.APPROVED:
+            produce(call_for_bulk(request, grant), export.pk, bulk)
+            export.refresh_from_db()
+        manifest = _manifest(request, grant.actor, export, bulk)
+        return 200, manifest, {"Expires": _http_expires(export)}
+
+    return guarded(
+        request,
+        actor=grant.actor,
+        action=ACTION,
+        capability=Capability.REQUEST_EXPORT,
+        reason=f"FHIR $export status {export_id} (client {grant.client_name})",
+        handler=status,
     )
 
 
-def _as_ndjson(rows: list[dict[str, Any]], establishment_id: int) -> bytes:
-    establishment = Establishment.objects.filter(pk=establishment_id).first()
-    now = timezone.now()
-    lines = []
-    for row in rows:
-        resource = patient_resource(_card(row, establishment, now))
-        resource.pop("id")
-        resource["meta"].pop("versionId")
-        lines.append(json.dumps(validated(resource), ensure_ascii=False))
-    return ("\n".join(lines) + "\n").encode() if lines else b""
+def _http_expires(export: ExportRequest) -> str:
+    return http_date(export.expires_at.timestamp()) if export.expires_at else ""
 
 
-def _manifest(request: HttpRequest, export: ExportRequest, key: str = "") -> dict[str, Any]:
-    manifest: dict[str, Any] = {
-        "transactionTime": instant(export.produced_at or timezone.now()),
-        "request": _status_url(request, export.pk),
-        "requiresAccessToken": True,
-        "output": [
-            {
-                "type": "Patient",
-                "url": f"{base_url(request)}$export-file/{export.pk}",
-                "count": export.exported,
-            }
-        ],
-        "error": [],
-        "extension": {
-            "encryption": "Fernet (AES-128-CBC, HMAC-SHA256): carnet export open FILE --key=KEY",
-            "expires": instant(export.expires_at) if export.expires_at else "",
-        },
-    }
-    if key:
-        manifest["extension"][KEY_EXTENSION] = key
-    else:
-        manifest["extension"]["key"] = "given once, in the answer that produced the file"
-    return manifest
+def _cancel(actor, export: ExportRequest) -> Any:
+    """DELETE: the export stops here; produced files are erased with their key."""
+    guard_exports.cancel_export(actor=actor, export_id=export.pk)
+    text = f"Export {export.pk} cancelled; nothing of it is kept."
+    return 202, outcome_resource("informational", text, "information"), {}
+
+
+def call_for_bulk(request: HttpRequest, grant: TokenGrant) -> Call:
+    empty = QueryDict()
+    return Call(
+        grant=grant,
+        params=empty,
+        base=base_url(request),
+        only_patient=None,
+        query=P.parse(empty, (), resource_type=""),
+    )
 
 
 @csrf_exempt
 @api_route("fhir.export")
 def export_status(request: HttpRequest, export_id: int) -> HttpResponse:
-    def status(actor) -> Any:
-        export = _mine(actor, export_id)
-        if export.status == ExportStatus.PENDING:
-            headers = {
-                "X-Progress": "waiting for a security officer's approval",
-                "Retry-After": "60",
-            }
-            return (
-                202,
-                outcome_resource("informational", headers["X-Progress"], "information"),
-                headers,
-            )
-        if export.status == ExportStatus.REJECTED:
-            raise ApiError(403, "forbidden", "A security officer rejected this export.")
-        if export.status == ExportStatus.EXPIRED:
-            raise ApiError(410, "expired", "This export has expired; its file is erased.")
-        if export.status == ExportStatus.APPROVED:
-            produced = produce_export(actor=actor, export_id=export.pk)
-            sealed, _ = guard_exports.sealed_file(actor=actor, export_id=export.pk)
-            rows = json.loads(guard_exports.open_file(sealed, produced.key))
-            export.refresh_from_db()
-            key = guard_exports.seal_export(
-                actor, export, _as_ndjson(rows, export.establishment_id), produced.exported
-            )
-            return 200, _manifest(request, export, key), {}
-        return 200, _manifest(request, export), {}
-
-    return _export_view(request, status, level="status")
+    return _status(request, export_id)
 
 
 @csrf_exempt
 @api_route("fhir.export")
-def export_file(request: HttpRequest, export_id: int) -> HttpResponse:
-    def download(actor) -> Any:
-        content, name = guard_exports.sealed_file(actor=actor, export_id=export_id)
-        response = HttpResponse(content, content_type="application/octet-stream")
-        response["Content-Disposition"] = (
-            f'attachment; filename="{name.replace(".json", ".ndjson")}"'
-        )
+def export_file(request: HttpRequest, export_id: int, name: str) -> HttpResponse:
+    grant = authenticate(request)
+    if isinstance(grant, HttpResponse):
+        return grant
+    refused = _bulk_access(grant)
+    if refused is not None:
+        return refused
+
+    def download() -> Any:
+        kind = name.removesuffix(".ndjson")
+        if kind == "errors":
+            _, bulk = _mine(grant.actor, export_id)
+            content = bulk.errors.encode()
+        else:
+            files = guard_exports.export_files(actor=grant.actor, export_id=export_id)
+            if kind not in files:
+                raise ApiError(404, "not-found", f"This export has no {kind} file.")
+            content = files[kind]
+        response = HttpResponse(content, content_type=FHIR_NDJSON)
+        response["Content-Disposition"] = f'attachment; filename="{kind}.ndjson"'
         return 200, response, {}
 
-    return _export_view(request, download, level="file")
+    return guarded(
+        request,
+        actor=grant.actor,
+        action=ACTION,
+        capability=Capability.REQUEST_EXPORT,
+        reason=f"FHIR $export file {export_id} {name[:40]} (client {grant.client_name})",
+        handler=download,
+    )

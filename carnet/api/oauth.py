@@ -10,7 +10,10 @@ import hashlib
 import logging
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.http import HttpRequest
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
@@ -18,6 +21,7 @@ from oauth2_provider.scopes import BaseScopes
 from carnet.audit.chain import Record, append
 from carnet.audit.models import Outcome
 
+from . import assertions
 from . import scopes as smart
 from .models import ClientKind, LaunchContext, SmartClient
 
@@ -64,6 +68,8 @@ def _acting_account(request: Any) -> Any:
 
 
 class SmartValidator(OAuth2Validator):
+    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "fhirUser": "fhirUser"}
+
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
         registered = smart_client(client)
         if registered is None:
@@ -88,7 +94,16 @@ class SmartValidator(OAuth2Validator):
         return "patient" not in contexts or smart.LAUNCH_PATIENT in asked
 
     def authenticate_client(self, request, *args, **kwargs):
+        assertion_type = getattr(request, "client_assertion_type", None)
+        if assertion_type is not None or getattr(request, "client_assertion", None):
+            return _by_assertion(request, assertion_type)
         if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        client = smart_client(request.client)
+        if client is not None and client.asymmetric:
+            # A client with registered keys proves itself with them, never with a secret.
+            return False
+        if client is not None and not settings.CARNET_SMART_CLIENT_SECRETS:
             return False
         return _usable(request)
 
@@ -122,6 +137,19 @@ class SmartValidator(OAuth2Validator):
         request.carnet_patient = str(context.patient_id) if context else None
         return True
 
+    def get_oidc_issuer_endpoint(self, request):
+        return issuer_of(absolute_uri(request))
+
+    def get_additional_claims(self, request):
+        """SMART's fhirUser: the signed-in member's Practitioner resource, when there is one
+        (a member without an RPPS is not a FHIR Practitioner, and the claim is left out)."""
+        claims: dict[str, str] = {}
+        practitioner = getattr(getattr(request, "user", None), "practitioner", None)
+        if "fhirUser" in (request.scopes or []) and practitioner is not None:
+            base = issuer_of(absolute_uri(request))
+            claims["fhirUser"] = f"{base}/fhir/Practitioner/{practitioner.pk}"
+        return claims
+
     def save_bearer_token(self, token, request, *args, **kwargs):
         super().save_bearer_token(token, request, *args, **kwargs)
         access = AccessToken.objects.get(token_checksum=_checksum(token["access_token"]))
@@ -140,14 +168,57 @@ class SmartValidator(OAuth2Validator):
         _record_token(request, access, patient)
 
 
+def _by_assertion(request: Any, assertion_type: str | None) -> bool:
+    if assertion_type != assertions.JWT_BEARER:
+        return False
+    try:
+        client = assertions.authenticate(
+            request.client_assertion, token_endpoint(absolute_uri(request))
+        )
+    except assertions.AssertionRefused as refused:
+        log.info("client assertion refused: %s", refused)
+        return False
+    if request.client_id and request.client_id != client.application.client_id:
+        return False
+    request.client = client.application
+    request.client_id = client.application.client_id
+    return _usable(request)
+
+
+def absolute_uri(request: Any) -> str:
+    """An oauthlib request's absolute URI (django-oauth-toolkit hands over the path only,
+    with the Django request's META as headers)."""
+    if "://" in request.uri:
+        return request.uri
+    phony = HttpRequest()
+    phony.META = dict(request.headers)
+    scheme = "https" if request.headers.get("X_DJANGO_OAUTH_TOOLKIT_SECURE") else "http"
+    return f"{scheme}://{phony.get_host()}{request.uri}"
+
+
+def issuer_of(uri: str) -> str:
+    """Carnet's issuer: the origin it is served from. The discovery documents, the RFC 9207
+    `iss` of an authorization response and every id_token's `iss` are this same string."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def token_endpoint(uri: str) -> str:
+    """The token endpoint's absolute URL, without the query (a client assertion's `aud`)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
 def _usable(request: Any) -> bool:
     """Only registered SMART clients; a backend service only while its service account is
-    active (a contained account's services get no new token)."""
+    active and approved by a security officer (a contained account's services, or those of an
+    account still waiting for approval, get no token)."""
     client = smart_client(getattr(request, "client", None))
     if client is None:
         return False
     if client.kind == ClientKind.BACKEND:
-        return bool(client.service_account and client.service_account.is_active)
+        account = client.service_account
+        return bool(account and account.is_active and account.access_approved)
     return True
 
 

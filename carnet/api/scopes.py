@@ -12,16 +12,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 CONTEXTS = ("patient", "user", "system")
 PERMISSIONS = "cruds"
 V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 # Scopes that ask for something other than resources.
 LAUNCH_PATIENT = "launch/patient"
 OTHER_SCOPES = {
-    LAUNCH_PATIENT: "Choose the patient this app works on, at sign-in",
-    "openid": "Know who signed in",
-    "fhirUser": "Know who signed in (as a FHIR resource)",
-    "online_access": "Keep working while you stay signed in (refresh token)",
+    LAUNCH_PATIENT: gettext_lazy("Choose the patient this app works on, at sign-in"),
+    "openid": gettext_lazy("Know who signed in"),
+    "fhirUser": gettext_lazy("Know who signed in (as a FHIR resource)"),
+    "online_access": gettext_lazy("Keep working while you stay signed in (refresh token)"),
 }
 _SCOPE = re.compile(r"^(patient|user|system)/([A-Za-z]+|\*)\.([a-z*]+)$")
 # Interactions and the permission letter each needs.
@@ -104,16 +107,16 @@ def access_for(scopes: Iterable[str], resource: str, interaction: str) -> str | 
 
 def describe(scope: str) -> str:
     if scope in OTHER_SCOPES:
-        return OTHER_SCOPES[scope]
+        return str(OTHER_SCOPES[scope])
     parsed = parse(scope)
     if parsed is None:
         return scope
-    verbs = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-    what = "all resources" if parsed.resource == "*" else parsed.resource
+    verbs = {"c": _("create"), "r": _("read"), "u": _("update"), "d": _("delete"), "s": _("search")}
+    what = _("all resources") if parsed.resource == "*" else parsed.resource
     whose = {
-        "patient": "of the patient chosen at sign-in",
-        "user": "that your account may see",
-        "system": "that the service account may see",
+        "patient": _("of the patient chosen at sign-in"),
+        "user": _("that your account may see"),
+        "system": _("that the service account may see"),
     }[parsed.context]
     done = ", ".join(verbs[c] for c in PERMISSIONS if c in parsed.permissions)
-    return f"{done}: {what} {whose}"
+    return _("%(done)s: %(what)s %(whose)s") % {"done": done, "what": what, "whose": whose}

@@ -12,6 +12,7 @@ from django.test import Client
 from carnet.api.clients import Registered, register_app, register_backend
 
 REDIRECT = "http://127.0.0.1:9/callback"
+AUDIENCE = "http://testserver/fhir"
 APP_SCOPES = "user/*.cruds patient/*.rs launch/patient openid fhirUser online_access"
 
 
@@ -20,7 +21,8 @@ def app(scopes: str = APP_SCOPES, name: str = "Test app") -> Registered:
 
 
 def backend(account: str, scopes: str = "system/*.rs", name: str = "Test backend") -> Registered:
-    return register_backend(name=name, account=account, scopes=scopes)
+    """A backend with a client secret (the installation allows them outside production)."""
+    return register_backend(name=name, account=account, scopes=scopes, client_secret=True)
 
 
 def pkce() -> tuple[str, str]:
@@ -39,6 +41,7 @@ def authorize_query(registered: Registered, scopes: str, challenge: str, state: 
             "state": state,
             "code_challenge": challenge,
             "code_challenge_method": "S256",
+            "aud": AUDIENCE,
         }
     )
 

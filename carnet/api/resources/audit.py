@@ -12,7 +12,7 @@ from carnet.guard.incidents import search_audit
 from carnet.guard.policy import Capability
 
 from .. import systems as S
-from ..fhir import ApiError, Page, check_parameters, date_range, instant, reference_id, searchset
+from ..fhir import ApiError, instant, searchset
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -78,23 +78,19 @@ def read(call: Call) -> Result:
 
 
 def search(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["agent", "patient", "date", "_count", "_offset"])
+    query = call.query
     account = None
-    if params.get("agent"):
-        text = params["agent"].rpartition("|")[2]
-        if not text.isdigit():
+    agent = query.token("agent")
+    if agent is not None:
+        if not agent.code.isdigit():
             raise ApiError(400, "value", "agent: the account's id (a number).")
-        account = int(text)
-    patient = (
-        reference_id(params["patient"], "Patient", "patient") if params.get("patient") else None
-    )
-    span = date_range(params.getlist("date"), "date")
-    page = Page.of(params)
+        account = int(agent.code)
+    span = query.dates("date")
+    page = query.page
     entries = search_audit(
         actor=call.actor,
         account_id=account,
-        patient_id=patient,
+        patient_id=query.reference("patient") or None,
         start=span.start,
         end=span.end,
         limit=page.end,
@@ -103,7 +99,7 @@ def search(call: Call) -> Result:
     bundle = searchset(
         base=call.base,
         resource_type="AuditEvent",
-        params=params,
+        params=query.applied(),
         resources=[audit_event(e) for e in chunk],
         page=page,
         more=more,
@@ -123,11 +119,9 @@ register(
             "search": Interaction("audit.search", Capability.VIEW_AUDIT, search),
         },
         search=(
-            SearchParameter("agent", "token", "The account's id."),
-            SearchParameter("patient", "reference", "Patient/<id>."),
-            SearchParameter("date", "date", "Range (ge/lt...)."),
-            SearchParameter("_count", "number", "Page size (at most 50)."),
-            SearchParameter("_offset", "number", "Where the page starts."),
+            SearchParameter("agent", "token", "The account's id.", clear=True),
+            SearchParameter("patient", "reference", "Patient/<id>.", target="Patient", clear=True),
+            SearchParameter("date", "date", "Range (ge/lt...).", clear=True),
         ),
     )
 )

@@ -1,8 +1,9 @@
 """The clinical record through the chart selector: Encounter, MedicationRequest (one per
-prescription line) and DocumentReference (what the document is; its content stays in the
-pages). The chart is opened like an identity page (decided and counted by the guard), then
-every item of a sensitive category the reader may not see is masked by the domain: it is left
-out here, and the Bundle says which categories were masked and how to open them."""
+prescription line, ATC-coded when Carnet knows the drug's class) and DocumentReference (what
+the document is, with its content as a Binary read through the guard). The chart is opened
+like an identity page (decided and counted by the guard), then every item of a sensitive
+category the reader may not see is masked by the domain: it is left out here, and the Bundle
+says which categories were masked and how to open them."""
 
 from __future__ import annotations
 
@@ -16,15 +17,19 @@ from carnet.clinical.chart import Chart, EncounterView, open_chart
 from carnet.clinical.models import Document, Encounter, Prescription
 from carnet.guard.policy import Capability
 
-from ..fhir import ApiError, Page, check_parameters, date_range, instant, reference_id, searchset
+from ..fhir import ApiError, date_range, instant, reference_id
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
+from ..search import searchset_of
+from ..terminology import PATIENT_DATA_DOCUMENT, medication_coding
 
 CLINICAL = Capability.VIEW_CLINICAL
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 UCUM = "http://unitsofmeasure.org"
 _PAGING = (
-    SearchParameter("_count", "number", "Page size (at most 50)."),
-    SearchParameter("_offset", "number", "Where the page starts (the Bundle's links carry it)."),
+    SearchParameter("_count", "number", "Page size (at most 50).", clear=True),
+    SearchParameter(
+        "_offset", "number", "Where the page starts (the Bundle's links carry it).", clear=True
+    ),
 )
 
 
@@ -53,10 +58,7 @@ def patient_of(call: Call) -> str:
 
 
 def in_range(moment: datetime.datetime | None, call: Call, name: str) -> bool:
-    span = date_range(call.params.getlist(name), name)
-    if moment is None:
-        return span.start is None and span.end is None
-    return (span.start is None or moment >= span.start) and (span.end is None or moment < span.end)
+    return date_range(call.params.getlist(name), name).holds(moment)
 
 
 def encounter_resource(view: EncounterView, patient_id: str) -> dict[str, Any]:
@@ -72,6 +74,7 @@ def encounter_resource(view: EncounterView, patient_id: str) -> dict[str, Any]:
         },
         "type": [{"text": view.kind_label}],
         "subject": {"reference": f"Patient/{patient_id}"},
+        "meta": {"lastUpdated": instant(view.discharged_at or view.started_at)},
         "period": {
             "start": instant(view.started_at),
             **({"end": instant(view.discharged_at)} if view.discharged_at else {}),
@@ -100,7 +103,11 @@ def prescription_resources(view: Any, patient_id: str) -> list[dict[str, Any]]:
             "groupIdentifier": {"value": view.id},
             "status": "active" if active else "completed",
             "intent": "order",
-            "medicationCodeableConcept": {"text": medication},
+            "meta": {"lastUpdated": instant(view.created_at)},
+            "medicationCodeableConcept": {
+                **({"coding": coding} if (coding := medication_coding(line.medication)) else {}),
+                "text": medication,
+            },
             "subject": {"reference": f"Patient/{patient_id}"},
             "authoredOn": instant(view.created_at),
             "requester": {"display": view.prescriber},
@@ -121,16 +128,27 @@ def prescription_resources(view: Any, patient_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def document_resource(view: Any, patient_id: str) -> dict[str, Any]:
+def document_resource(view: Any, patient_id: str, base: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "id": view.id,
+        "meta": {"lastUpdated": instant(view.uploaded_at)},
         "status": "current",
-        "type": {"text": view.kind_label},
+        "type": {"coding": [PATIENT_DATA_DOCUMENT], "text": view.kind_label},
         "subject": {"reference": f"Patient/{patient_id}"},
         "date": instant(view.uploaded_at),
         "description": view.title,
-        "content": [{"attachment": {"title": view.title, "size": view.size}}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": view.kind,
+                    "url": f"{base}Binary/{view.id}",
+                    "title": view.title,
+                    "size": view.size,
+                    "creation": instant(view.uploaded_at),
+                }
+            }
+        ],
     }
     if view.uploaded_by:
         resource["author"] = [{"display": view.uploaded_by}]
@@ -144,23 +162,11 @@ def _masked_labels(chart: Chart) -> list[str]:
 
 
 def _bundle(call: Call, resource_type: str, resources: list[dict], labels: list[str]) -> Result:
-    page = Page.of(call.params)
-    chunk, more = page.window(resources)
-    bundle = searchset(
-        base=call.base,
-        resource_type=resource_type,
-        params=call.params,
-        resources=chunk,
-        page=page,
-        more=more,
-        outcome_issue=masked_issue(labels),
-    )
-    return 200, bundle, {}
+    return searchset_of(call, resource_type, resources, issues=[masked_issue(labels)])
 
 
 def _search(resource_type: str, date_name: str, build: Callable[[Chart, str, Call], list[dict]]):
     def handler(call: Call) -> Result:
-        check_parameters(call.params, ["patient", date_name, "_count", "_offset"])
         patient = patient_of(call)
         chart = open_chart(actor=call.actor, patient_id=patient)
         return _bundle(call, resource_type, build(chart, patient, call), _masked_labels(chart))
@@ -187,7 +193,7 @@ def _prescriptions(chart: Chart, patient: str, call: Call) -> list[dict]:
 
 def _documents(chart: Chart, patient: str, call: Call) -> list[dict]:
     return [
-        document_resource(d, patient)
+        document_resource(d, patient, call.base)
         for d in chart.documents
         if not d.masked and in_range(d.uploaded_at, call, "date")
     ]
@@ -207,7 +213,7 @@ def _read(resource_type: str, owner: Callable[[str], str | None], pick: Callable
         if call.only_patient and patient != call.only_patient:
             raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
         chart = open_chart(actor=call.actor, patient_id=patient)
-        found = pick(chart, patient, call.resource_id)
+        found = pick(chart, patient, call.resource_id, call.base)
         if found is None:
             raise ApiError(404, "not-found", f"{resource_type}/{call.resource_id} not found.")
         if found == "masked":
@@ -231,12 +237,12 @@ def _owner(model: Any, id_part: Callable[[str], str] = lambda value: value):
     return owner
 
 
-def _pick_encounter(chart: Chart, patient: str, wanted: str):
+def _pick_encounter(chart: Chart, patient: str, wanted: str, base: str):
     view = next((e for e in chart.encounters if e.id == wanted), None)
     return encounter_resource(view, patient) if view else None
 
 
-def _pick_line(chart: Chart, patient: str, wanted: str):
+def _pick_line(chart: Chart, patient: str, wanted: str, base: str):
     head = wanted.rpartition("-")[0]
     view = next((p for p in chart.prescriptions if p.id == head), None)
     if view is None:
@@ -246,14 +252,22 @@ def _pick_line(chart: Chart, patient: str, wanted: str):
     return next((r for r in prescription_resources(view, patient) if r["id"] == wanted), None)
 
 
-def _pick_document(chart: Chart, patient: str, wanted: str):
+def _pick_document(chart: Chart, patient: str, wanted: str, base: str):
     view = next((d for d in chart.documents if d.id == wanted), None)
     if view is None:
         return None
-    return "masked" if view.masked else document_resource(view, patient)
+    return "masked" if view.masked else document_resource(view, patient, base)
 
 
-def _clinical(type_: str, doc: str, date_name: str, build, owner, pick, date_doc: str) -> None:
+def subject(resource: dict[str, Any]) -> list[str]:
+    """The patient a clinical resource is about (`_include=<Type>:patient`)."""
+    reference = (resource.get("subject") or {}).get("reference", "")
+    return [reference] if reference else []
+
+
+def _clinical(
+    type_: str, doc: str, date_name: str, build, owner, pick, date_doc: str, sort
+) -> None:
     register(
         ResourceDefinition(
             type=type_,
@@ -267,11 +281,17 @@ def _clinical(type_: str, doc: str, date_name: str, build, owner, pick, date_doc
                 ),
             },
             search=(
-                SearchParameter("patient", "reference", "Patient/<id> (required)."),
-                SearchParameter(date_name, "date", date_doc),
+                SearchParameter(
+                    "patient", "reference", "Patient/<id> (required).", target="Patient", clear=True
+                ),
+                SearchParameter(date_name, "date", date_doc, clear=True, sort=sort),
+                SearchParameter(
+                    "_lastUpdated", "date", "When it last changed (ge/lt...).", clear=True
+                ),
                 *_PAGING,
             ),
             patient_compartment=True,
+            includes={"patient": subject, "subject": subject},
         )
     )
 
@@ -284,6 +304,7 @@ _clinical(
     _owner(Encounter),
     _pick_encounter,
     "When it started (ge/lt...).",
+    lambda r: r["period"]["start"],
 )
 _clinical(
     "MedicationRequest",
@@ -293,13 +314,16 @@ _clinical(
     _owner(Prescription, lambda value: value.rpartition("-")[0]),
     _pick_line,
     "When prescribed (ge/lt...).",
+    lambda r: r["authoredOn"],
 )
 _clinical(
     "DocumentReference",
-    "Documents of a patient (title, kind, author, size); the content stays in the pages.",
+    "Documents of a patient (title, LOINC type, author, size), the content as a Binary "
+    "(read through the guard, like the document's page).",
     "date",
     _documents,
     _owner(Document),
     _pick_document,
     "When added (ge/lt...).",
+    lambda r: r["date"],
 )

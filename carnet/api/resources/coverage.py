@@ -11,8 +11,9 @@ from typing import Any
 from carnet.guard.policy import Capability
 from carnet.patients.insurance import coverage_of
 
-from ..fhir import ApiError, Page, check_parameters, searchset
+from ..fhir import ApiError
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
+from ..search import searchset_of
 from .clinical import patient_of
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -68,26 +69,16 @@ def _resources(patient_id: str, call: Call) -> list[dict[str, Any]]:
 
 
 def search(call: Call) -> Result:
-    check_parameters(call.params, ["patient", "beneficiary", "status", "_count", "_offset"])
-    if call.params.get("beneficiary") and not call.params.get("patient"):
+    wanted = call.query.reference("patient") or call.query.reference("beneficiary")
+    if wanted and not call.query.has("patient"):
         params = call.params.copy()
-        params["patient"] = params["beneficiary"]
+        params["patient"] = f"Patient/{wanted}"
         call = replace(call, params=params)
     found = _resources(patient_of(call), call)
-    wanted = set(",".join(call.params.getlist("status")).split(",")) - {""}
-    if wanted:
-        found = [r for r in found if r["status"] in wanted]
-    page = Page.of(call.params)
-    chunk, more = page.window(found)
-    bundle = searchset(
-        base=call.base,
-        resource_type="Coverage",
-        params=call.params,
-        resources=chunk,
-        page=page,
-        more=more,
-    )
-    return 200, bundle, {}
+    statuses = {t.code for t in call.query.tokens("status")}
+    if statuses:
+        found = [r for r in found if r["status"] in statuses]
+    return searchset_of(call, "Coverage", found)
 
 
 def read(call: Call) -> Result:
@@ -111,12 +102,24 @@ register(
             "search": Interaction("patients.coverage", Capability.VIEW_IDENTITY, search),
         },
         search=(
-            SearchParameter("patient", "reference", "Patient/<id> (required, or beneficiary)."),
-            SearchParameter("beneficiary", "reference", "Patient/<id>."),
-            SearchParameter("status", "token", "active or cancelled (superseded or expired)."),
-            SearchParameter("_count", "number", "Page size (at most 50)."),
-            SearchParameter("_offset", "number", "Where the page starts."),
+            SearchParameter(
+                "patient",
+                "reference",
+                "Patient/<id> (required, or beneficiary).",
+                target="Patient",
+                clear=True,
+            ),
+            SearchParameter(
+                "beneficiary", "reference", "Patient/<id>.", target="Patient", clear=True
+            ),
+            SearchParameter(
+                "status", "token", "active or cancelled (superseded or expired).", clear=True
+            ),
         ),
         patient_compartment=True,
+        includes={
+            "beneficiary": lambda r: [r["beneficiary"]["reference"]],
+            "patient": lambda r: [r["beneficiary"]["reference"]],
+        },
     )
 )

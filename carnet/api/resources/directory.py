@@ -14,8 +14,17 @@ from carnet.patients.selectors import practitioners_for
 from carnet.staff.models import Membership, Practitioner
 
 from .. import systems as S
-from ..fhir import ApiError, Page, check_parameters, reference_id, searchset
-from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
+from ..fhir import ApiError
+from ..registry import (
+    Call,
+    Interaction,
+    ResourceDefinition,
+    Result,
+    SearchParameter,
+    register,
+    register_resolver,
+)
+from ..search import searchset_rows
 
 DIRECTORY = Capability.USE_STAFF_PAGES
 
@@ -26,18 +35,8 @@ def _int_id(value: str, what: str) -> int:
     return int(value)
 
 
-def _paged(call: Call, resource_type: str, rows: QuerySet, render) -> Result:
-    page = Page.of(call.params)
-    chunk, more = page.window(rows)
-    bundle = searchset(
-        base=call.base,
-        resource_type=resource_type,
-        params=call.params,
-        resources=[render(row) for row in chunk],
-        page=page,
-        more=more,
-    )
-    return 200, bundle, {}
+def _paged(call: Call, resource_type: str, rows: QuerySet, render, order=None) -> Result:
+    return searchset_rows(call, resource_type, rows, render, order=order)
 
 
 def _read(resource_type: str, rows: QuerySet, render) -> Any:
@@ -90,11 +89,11 @@ def _practitioners(call: Call) -> QuerySet:
 
 
 def search_practitioners(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["identifier", "family", "name", "_count", "_offset"])
+    query = call.query
     rows = _practitioners(call)
-    if params.get("identifier"):
-        system, _, value = params["identifier"].rpartition("|")
+    identifier = query.token("identifier")
+    if identifier is not None:
+        system, value = identifier.system or "", identifier.code
         if system == S.IDNPS or (
             not system and value.startswith(S.IDNPS_RPPS_PREFIX) and len(value) == 12
         ):
@@ -103,13 +102,14 @@ def search_practitioners(call: Call) -> Result:
             raise ApiError(400, "value", "identifier: RPPS or IDNPS only.")
         rows = rows.filter(rpps=value)
     for name in ("family", "name"):
-        if params.get(name):
-            text = params[name]
+        text = query.text(name)
+        if text:
             rows = rows.filter(
                 Q(user__last_name__istartswith=text)
                 | (Q(user__first_name__istartswith=text) if name == "name" else Q(pk__in=[]))
             )
-    return _paged(call, "Practitioner", rows, practitioner_resource)
+    order = {"family": "user__last_name", "name": "user__last_name"}
+    return _paged(call, "Practitioner", rows, practitioner_resource, order)
 
 
 # --- PractitionerRole ------------------------------------------------------------------------
@@ -147,15 +147,13 @@ def _roles(call: Call) -> QuerySet:
 
 
 def search_roles(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["practitioner", "organization", "_count", "_offset"])
     rows = _roles(call)
-    if params.get("practitioner"):
-        ident = reference_id(params["practitioner"], "Practitioner", "practitioner")
-        rows = rows.filter(user__practitioner__pk=_int_id(ident, "Practitioner"))
-    if params.get("organization"):
-        ident = reference_id(params["organization"], "Organization", "organization")
-        rows = rows.filter(establishment_id=_int_id(ident, "Organization"))
+    practitioner = call.query.reference("practitioner", "Practitioner")
+    if practitioner:
+        rows = rows.filter(user__practitioner__pk=_int_id(practitioner, "Practitioner"))
+    organization = call.query.reference("organization", "Organization")
+    if organization:
+        rows = rows.filter(establishment_id=_int_id(organization, "Organization"))
     return _paged(call, "PractitionerRole", rows, role_resource)
 
 
@@ -203,19 +201,18 @@ def _organizations(call: Call) -> QuerySet:
 
 
 def search_organizations(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["identifier", "name", "_count", "_offset"])
     rows = _organizations(call)
-    if params.get("identifier"):
-        system, _, value = params["identifier"].rpartition("|")
+    identifier = call.query.token("identifier")
+    if identifier is not None:
+        system, value = identifier.system or "", identifier.code
         if system == S.IDNST:
             value = value.removeprefix(S.IDNST_FINESS_PREFIX)
         elif system not in ("", S.FINESS):
             raise ApiError(400, "value", "identifier: FINESS or IDNST only.")
         rows = rows.filter(finess=value)
-    if params.get("name"):
-        rows = rows.filter(name__icontains=params["name"])
-    return _paged(call, "Organization", rows, organization_resource)
+    if call.query.text("name"):
+        rows = rows.filter(name__icontains=call.query.text("name"))
+    return _paged(call, "Organization", rows, organization_resource, {"name": "name"})
 
 
 # --- Location --------------------------------------------------------------------------------
@@ -254,18 +251,25 @@ def _locations(call: Call) -> QuerySet:
 
 
 def search_locations(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["organization", "name", "_count", "_offset"])
     rows = _locations(call)
-    if params.get("organization"):
-        ident = reference_id(params["organization"], "Organization", "organization")
-        rows = rows.filter(unit__establishment_id=_int_id(ident, "Organization"))
-    if params.get("name"):
-        rows = rows.filter(name__icontains=params["name"])
-    return _paged(call, "Location", rows, location_resource)
+    organization = call.query.reference("organization", "Organization")
+    if organization:
+        rows = rows.filter(unit__establishment_id=_int_id(organization, "Organization"))
+    if call.query.text("name"):
+        rows = rows.filter(name__icontains=call.query.text("name"))
+    return _paged(call, "Location", rows, location_resource, {"name": "name"})
 
 
-def _directory(type_: str, doc: str, rows, render, search, params) -> None:
+def _resolver(rows, render):
+    def resolve(call: Call, ids: list[str]) -> tuple[list[dict], list[str]]:
+        found = [render(r) for r in rows(call).filter(pk__in=[i for i in ids if i.isdigit()])]
+        return found, [i for i in ids if i not in {r["id"] for r in found}]
+
+    return resolve
+
+
+def _directory(type_: str, doc: str, rows, render, search, params, includes=None) -> None:
+    register_resolver(type_, _resolver(rows, render))
     register(
         ResourceDefinition(
             type=type_,
@@ -281,14 +285,31 @@ def _directory(type_: str, doc: str, rows, render, search, params) -> None:
                 "Practitioner": S.PROFILE_PRACTITIONER,
                 "Organization": S.PROFILE_ORGANIZATION,
             }.get(type_, ""),
+            includes=includes or {},
         )
     )
 
 
 _COUNT = (
-    SearchParameter("_count", "number", "Page size (at most 50)."),
-    SearchParameter("_offset", "number", "Where the page starts (the Bundle's links carry it)."),
+    SearchParameter("_count", "number", "Page size (at most 50).", clear=True),
+    SearchParameter(
+        "_offset", "number", "Where the page starts (the Bundle's links carry it).", clear=True
+    ),
 )
+
+
+def _sort_name(resource: dict[str, Any]) -> str:
+    name = resource.get("name")
+    return (name[0].get("family", "") if isinstance(name, list) else name or "").upper()
+
+
+def _ref(*paths: str):
+    def extract(resource: dict[str, Any]) -> list[str]:
+        return [resource[p]["reference"] for p in paths if (resource.get(p) or {}).get("reference")]
+
+    return extract
+
+
 _directory(
     "Practitioner",
     "Practitioners of your establishments, with IDNPS (8 + RPPS) and RPPS.",
@@ -297,10 +318,15 @@ _directory(
     search_practitioners,
     (
         SearchParameter(
-            "identifier", "token", f"RPPS (`{S.RPPS}|<rpps>`) or IDNPS (`{S.IDNPS}|8<rpps>`)."
+            "identifier",
+            "token",
+            f"RPPS (`{S.RPPS}|<rpps>`) or IDNPS (`{S.IDNPS}|8<rpps>`).",
+            clear=True,
         ),
-        SearchParameter("family", "string", "Surname (prefix)."),
-        SearchParameter("name", "string", "Surname or first name (prefix)."),
+        SearchParameter("family", "string", "Surname (prefix).", clear=True, sort=_sort_name),
+        SearchParameter(
+            "name", "string", "Surname or first name (prefix).", clear=True, sort=_sort_name
+        ),
         *_COUNT,
     ),
 )
@@ -311,10 +337,15 @@ _directory(
     role_resource,
     search_roles,
     (
-        SearchParameter("practitioner", "reference", "Practitioner/<id>."),
-        SearchParameter("organization", "reference", "Organization/<id>."),
+        SearchParameter(
+            "practitioner", "reference", "Practitioner/<id>.", target="Practitioner", clear=True
+        ),
+        SearchParameter(
+            "organization", "reference", "Organization/<id>.", target="Organization", clear=True
+        ),
         *_COUNT,
     ),
+    {"practitioner": _ref("practitioner"), "organization": _ref("organization")},
 )
 _directory(
     "Organization",
@@ -323,8 +354,10 @@ _directory(
     organization_resource,
     search_organizations,
     (
-        SearchParameter("identifier", "token", f"FINESS (`{S.FINESS}|<finess>`) or IDNST."),
-        SearchParameter("name", "string", "Part of the name."),
+        SearchParameter(
+            "identifier", "token", f"FINESS (`{S.FINESS}|<finess>`) or IDNST.", clear=True
+        ),
+        SearchParameter("name", "string", "Part of the name.", clear=True, sort=_sort_name),
         *_COUNT,
     ),
 )
@@ -335,8 +368,11 @@ _directory(
     location_resource,
     search_locations,
     (
-        SearchParameter("organization", "reference", "Organization/<id>."),
-        SearchParameter("name", "string", "Part of the room's name."),
+        SearchParameter(
+            "organization", "reference", "Organization/<id>.", target="Organization", clear=True
+        ),
+        SearchParameter("name", "string", "Part of the room's name.", clear=True, sort=_sort_name),
         *_COUNT,
     ),
+    {"organization": _ref("managingOrganization")},
 )

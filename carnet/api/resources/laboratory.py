@@ -4,12 +4,13 @@ sensitive categories masked by the domain left out (the Bundle says which)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from carnet.guard.policy import Capability
-from carnet.laboratory.models import LabResult
+from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult
 from carnet.laboratory.selectors import patient_results
-from carnet.laboratory.values import numeric
+from carnet.laboratory.values import UCUM, numeric
 
 from ..fhir import ApiError, Page, check_parameters, instant, searchset
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
@@ -17,7 +18,19 @@ from .clinical import in_range, masked_issue, patient_of
 
 LOINC = "http://loinc.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"  # 108252007: laboratory procedure
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": value}
+    if unit:
+        quantity["unit"] = unit
+        if unit in UCUM:
+            quantity["system"], quantity["code"] = UCUM_SYSTEM, UCUM[unit]
+    return quantity
 
 
 def observation(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
@@ -38,18 +51,26 @@ def observation(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
     }
     if line.validated_at:
         resource["issued"] = instant(line.validated_at)
+    if line.corrected:
+        resource["status"] = "corrected"
     number = numeric(test, line.value)
     if number is not None:
-        quantity: dict[str, Any] = {"value": number}
-        if line.unit:
-            quantity["unit"] = line.unit
-        resource["valueQuantity"] = quantity
+        resource["valueQuantity"] = _quantity(number, line.unit)
+    elif not line.value:
+        # A computed result whose conditions did not hold (the reason is in the note).
+        resource["dataAbsentReason"] = {
+            "coding": [{"system": DATA_ABSENT, "code": "not-performed"}]
+        }
     else:
         resource["valueString"] = line.shown or line.value
     if line.flag:
         resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": line.flag}]}]
     if line.reference:
-        resource["referenceRange"] = [{"text": line.reference}]
+        bounds: dict[str, Any] = {"text": line.reference}
+        for side, value in (("low", line.reference_low), ("high", line.reference_high)):
+            if value:
+                bounds[side] = _quantity(float(value), line.unit)
+        resource["referenceRange"] = [bounds]
     if line.comment:
         resource["note"] = [{"text": line.comment}]
     return resource
@@ -133,6 +154,204 @@ register(
             SearchParameter("code", "token", "LOINC code (`http://loinc.org|<code>`)."),
             SearchParameter("date", "date", "When sampled (ge/lt...)."),
             SearchParameter("category", "token", "laboratory (the only category served)."),
+            SearchParameter("_count", "number", "Page size (at most 50)."),
+            SearchParameter("_offset", "number", "Where the page starts."),
+        ),
+        patient_compartment=True,
+    )
+)
+
+
+REPORT_CODE = {"system": LOINC, "code": "11502-2", "display": "Laboratory report"}
+REPORT_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
+
+
+def diagnostic_report(report: Any, patient_id: str) -> dict[str, Any]:
+    """One order as its report: the validated results it holds (as Observations), final once
+    every test is validated, corrected once one of them was corrected after validation."""
+    shown = [line for line in report.lines if line.result_id is not None]
+    if report.done:
+        status = "corrected" if any(line.corrected for line in shown) else "final"
+    else:
+        status = "partial" if shown else "registered"
+    resource: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "id": report.order_id,
+        "status": status,
+        "category": [{"coding": [{"system": REPORT_CATEGORY, "code": "LAB"}]}],
+        "code": {"coding": [REPORT_CODE]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": instant(report.when),
+        "identifier": [{"value": report.accession}],
+        "performer": [{"display": report.laboratory}],
+    }
+    validated = [line.validated_at for line in shown if line.validated_at]
+    if validated:
+        resource["issued"] = instant(max(validated))
+    if shown:
+        resource["result"] = [{"reference": f"Observation/{line.result_id}"} for line in shown]
+    return resource
+
+
+def _whole(report: Any) -> bool:
+    # A report with a masked test would tell that a sensitive test was ordered: left out.
+    return not any(line.masked for line in (*report.lines, *report.awaited))
+
+
+def search_reports(call: Call) -> Result:
+    check_parameters(call.params, ["patient", "date", "_count", "_offset"])
+    patient = patient_of(call)
+    lab = patient_results(actor=call.actor, patient_id=patient)
+    found = [
+        diagnostic_report(report, patient)
+        for report in lab.reports
+        if _whole(report) and in_range(report.when, call, "date")
+    ]
+    page = Page.of(call.params)
+    chunk, more = page.window(found)
+    bundle = searchset(
+        base=call.base,
+        resource_type="DiagnosticReport",
+        params=call.params,
+        resources=chunk,
+        page=page,
+        more=more,
+        outcome_issue=masked_issue([label for _, label in lab.masked_categories]),
+    )
+    return 200, bundle, {}
+
+
+def read_report(call: Call) -> Result:
+    try:
+        order_id = uuid.UUID(call.resource_id)
+    except ValueError:
+        order_id = None
+    owner = LabOrder.objects.filter(pk=order_id).values_list("patient_id", flat=True).first()
+    if owner is None:
+        raise ApiError(404, "not-found", f"DiagnosticReport/{call.resource_id} not found.")
+    patient = str(owner)
+    if call.only_patient and patient != call.only_patient:
+        raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
+    lab = patient_results(actor=call.actor, patient_id=patient)
+    for report in lab.reports:
+        if report.order_id == str(order_id) and _whole(report):
+            return 200, diagnostic_report(report, patient), {}
+    raise ApiError(404, "not-found", f"DiagnosticReport/{call.resource_id} not found.")
+
+
+register(
+    ResourceDefinition(
+        type="DiagnosticReport",
+        documentation=(
+            "A laboratory order as its report, referring to its validated results "
+            "(Observations); an order with a test of a sensitive category left out for whom "
+            "the laboratory domain masks it."
+        ),
+        interactions={
+            "read": Interaction("laboratory.results", Capability.VIEW_CLINICAL, read_report),
+            "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search_reports),
+        },
+        search=(
+            SearchParameter("patient", "reference", "Patient/<id> (required)."),
+            SearchParameter("date", "date", "When sampled (ge/lt...)."),
+            SearchParameter("_count", "number", "Page size (at most 50)."),
+            SearchParameter("_offset", "number", "Where the page starts."),
+        ),
+        patient_compartment=True,
+    )
+)
+
+
+def service_request(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
+    """One test of an order as the request the prescriber made of the laboratory; the tests
+    of one order share its accession number as their requisition."""
+    test = line.test
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": str(line.item_id),
+        "status": "completed" if line.validated else "active",
+        "intent": "order",
+        "priority": "urgent" if report.urgent else "routine",
+        "category": [{"coding": [{"system": SNOMED, "code": "108252007"}]}],
+        "code": {
+            "coding": [{"system": LOINC, "code": test.loinc, "display": test.name_en}],
+            "text": test.name,
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "requisition": {"value": report.accession},
+        "requester": {"display": report.ordered_by},
+        "performer": [{"display": report.laboratory}],
+    }
+    if report.ordered_at is not None:
+        resource["authoredOn"] = instant(report.ordered_at)
+    return resource
+
+
+def _requests(report: Any, patient: str) -> list[dict[str, Any]]:
+    return [service_request(line, report, patient) for line in (*report.lines, *report.awaited)]
+
+
+def search_requests(call: Call) -> Result:
+    check_parameters(call.params, ["patient", "authored", "_count", "_offset"])
+    patient = patient_of(call)
+    lab = patient_results(actor=call.actor, patient_id=patient)
+    found = [
+        resource
+        for report in lab.reports
+        if _whole(report) and in_range(report.ordered_at, call, "authored")
+        for resource in _requests(report, patient)
+    ]
+    page = Page.of(call.params)
+    chunk, more = page.window(found)
+    bundle = searchset(
+        base=call.base,
+        resource_type="ServiceRequest",
+        params=call.params,
+        resources=chunk,
+        page=page,
+        more=more,
+        outcome_issue=masked_issue([label for _, label in lab.masked_categories]),
+    )
+    return 200, bundle, {}
+
+
+def read_request(call: Call) -> Result:
+    owner = None
+    if call.resource_id.isdigit():
+        owner = (
+            LabOrderItem.objects.filter(pk=int(call.resource_id))
+            .values_list("order__patient_id", flat=True)
+            .first()
+        )
+    if owner is None:
+        raise ApiError(404, "not-found", f"ServiceRequest/{call.resource_id} not found.")
+    patient = str(owner)
+    if call.only_patient and patient != call.only_patient:
+        raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
+    lab = patient_results(actor=call.actor, patient_id=patient)
+    for report in lab.reports:
+        if not _whole(report):
+            continue
+        for resource in _requests(report, patient):
+            if resource["id"] == call.resource_id:
+                return 200, resource, {}
+    raise ApiError(404, "not-found", f"ServiceRequest/{call.resource_id} not found.")
+
+
+register(
+    ResourceDefinition(
+        type="ServiceRequest",
+        documentation=(
+            "Each test a practitioner ordered of a laboratory (LOINC), its order's accession "
+            "number as requisition; an order with a test masked from the reader left out."
+        ),
+        interactions={
+            "read": Interaction("laboratory.results", Capability.VIEW_CLINICAL, read_request),
+            "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search_requests),
+        },
+        search=(
+            SearchParameter("patient", "reference", "Patient/<id> (required)."),
+            SearchParameter("authored", "date", "When ordered (ge/lt...)."),
             SearchParameter("_count", "number", "Page size (at most 50)."),
             SearchParameter("_offset", "number", "Where the page starts."),
         ),

@@ -5,12 +5,16 @@ identifiers as FR Core names them; the INS-NIR only for a qualified identity."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from django.utils.dateparse import parse_date
+from django.http import QueryDict
+from django.utils import timezone
 from django.utils.http import http_date
 
+from carnet.guard.boundary import opened_through
 from carnet.guard.policy import Capability
+from carnet.guard.relationships import kinds_for
 from carnet.organisations.models import Establishment
 from carnet.patients.cards import IdentityCard, SearchRow
 from carnet.patients.forms import IdentityForm
@@ -23,8 +27,19 @@ from carnet.patients.selectors import (
 from carnet.patients.services import StaleIdentity, create_identity, update_identity
 
 from .. import systems as S
-from ..fhir import ApiError, check_parameters, instant, parse_resource, searchset
-from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
+from ..conditional import not_modified, refuse_unkept
+from ..fhir import ApiError, instant, parse_resource
+from ..params import MAX_IDS, parse
+from ..registry import (
+    Call,
+    Interaction,
+    ResourceDefinition,
+    Result,
+    SearchParameter,
+    register,
+    register_resolver,
+)
+from ..search import searchset_of
 
 GENDER = {"F": "female", "M": "male", "I": "unknown"}
 SEX = {"female": "F", "male": "M", "unknown": "I", "other": "I"}
@@ -38,11 +53,24 @@ SEARCH = (
         f"(`{S.INS_NIR}|<NIR>`).",
     ),
     SearchParameter(
-        "family", "string", "Birth or used surname, at least 3 letters, with birthdate."
+        "family",
+        "string",
+        "Birth or used surname, at least 3 letters, with birthdate.",
+        sort=lambda r: ((r.get("name") or [{}])[0].get("family") or "").upper(),
     ),
-    SearchParameter("birthdate", "date", "Birth date (YYYY-MM-DD), with family."),
+    SearchParameter(
+        "birthdate",
+        "date",
+        "Birth date (YYYY-MM-DD), with family.",
+        sort=lambda r: r.get("birthDate"),
+    ),
     SearchParameter("given", "string", "Narrows the matches by first name (prefix)."),
-    SearchParameter("_id", "token", "Carnet's patient id (with a patient/ token: its patient)."),
+    SearchParameter(
+        "_id", "token", "Carnet's patient id (with a patient/ token: its patient).", clear=True
+    ),
+    SearchParameter(
+        "general-practitioner", "reference", "Practitioner/<id>: to _include the treating doctor."
+    ),
 )
 
 
@@ -187,33 +215,38 @@ def read(call: Call) -> Result:
     _check_own(call, call.resource_id)
     card = open_identity(actor=call.actor, patient_id=call.resource_id)
     headers = {"ETag": _etag(card), "Last-Modified": http_date(card.updated_at.timestamp())}
-    if call.if_none_match and call.if_none_match == _etag(card):
+    if not_modified(call, version=str(card.version), updated_at=card.updated_at):
         return 304, {}, headers
     return 200, patient_resource(card), headers
 
 
+def _birth_day(call: Call):
+    values = call.query.values("birthdate")
+    if not values:
+        return None
+    span = call.query.dates("birthdate")
+    if len(values) != 1 or span.days() != 1:
+        raise ApiError(400, "value", "birthdate must be one day, YYYY-MM-DD (or eqYYYY-MM-DD).")
+    return timezone.localtime(span.start).date()
+
+
 def _query(call: Call) -> SearchQuery:
-    params = call.params
-    check_parameters(params, [p.name for p in SEARCH] + ["_count"])
-    day = None
-    if params.get("birthdate"):
-        text = params["birthdate"].removeprefix("eq")
-        day = parse_date(text) if len(text) == 10 else None
-        if day is None:
-            raise ApiError(400, "value", "birthdate must be one day, YYYY-MM-DD (or eqYYYY-MM-DD).")
     nir = ipp = ""
-    identifier = params.get("identifier", "")
-    if identifier:
-        system, bar, value = identifier.rpartition("|")
-        if not bar:
-            ipp = value
-        elif system == S.INS_NIR:
-            nir = value
-        elif S.finess_of_ipp_system(system):
-            ipp = value
+    identifier = call.query.token("identifier")
+    if identifier is not None:
+        if identifier.system in (None, ""):
+            ipp = identifier.code
+        elif identifier.system == S.INS_NIR:
+            nir = identifier.code
+        elif S.finess_of_ipp_system(identifier.system):
+            ipp = identifier.code
         else:
-            raise ApiError(400, "value", f"identifier: unknown system {system!r} (IPP or INS-NIR).")
-    return SearchQuery(surname=params.get("family", ""), birth_date=day, nir=nir, ipp=ipp)
+            raise ApiError(
+                400, "value", f"identifier: unknown system {identifier.system!r} (IPP or INS-NIR)."
+            )
+    return SearchQuery(
+        surname=call.query.text("family"), birth_date=_birth_day(call), nir=nir, ipp=ipp
+    )
 
 
 def _given_matches(first_names: str, given: str) -> bool:
@@ -221,20 +254,31 @@ def _given_matches(first_names: str, given: str) -> bool:
     return not wanted or any(n.lower().startswith(wanted) for n in first_names.split())
 
 
+def _by_ids(call: Call, ids: list[str]) -> list[dict[str, Any]]:
+    """`_id`: each patient read through the guard, like GET Patient/<id>."""
+    if len(ids) > MAX_IDS:
+        raise ApiError(400, "too-costly", f"_id: at most {MAX_IDS} ids.")
+    found = []
+    for ident in ids:
+        _check_own(call, ident)
+        found.append(patient_resource(open_identity(actor=call.actor, patient_id=ident)))
+    return found
+
+
 def search(call: Call) -> Result:
     query = _query(call)
-    given = call.params.get("given", "")
-    wanted_id = call.params.get("_id", "")
+    given = call.query.text("given")
     if call.only_patient:
-        return _search_own(call, query, given, wanted_id)
-    if wanted_id:
-        raise ApiError(400, "not-supported", "_id: read the patient instead (GET Patient/<id>).")
+        return _search_own(call, query, given)
+    criteria = query.surname or query.birth_date or query.nir or query.ipp
+    if call.query.ids and not criteria:
+        return searchset_of(call, "Patient", _by_ids(call, call.query.ids))
     outcome = search_identities(actor=call.actor, query=query)
     if outcome.problem:
         raise ApiError(
             400,
             "too-costly",
-            f"{outcome.problem} (FHIR: family and birthdate, or identifier.)",
+            f"{outcome.problem} (FHIR: family and birthdate, or identifier, or _id.)",
         )
     single = (
         Establishment.objects.filter(pk__in=call.actor.establishment_ids).first()
@@ -249,23 +293,16 @@ def search(call: Call) -> Result:
             "code": "too-costly",
             "diagnostics": "More patients match: Carnet lists at most 10; refine the criteria.",
         }
-    bundle = searchset(
-        base=call.base,
-        resource_type="Patient",
-        params=call.params,
-        resources=[search_resource(r, single) for r in rows],
-        outcome_issue=issue,
-    )
-    return 200, bundle, {}
+    resources = [search_resource(r, single) for r in rows]
+    return searchset_of(call, "Patient", resources, issues=[issue])
 
 
-def _search_own(call: Call, query: SearchQuery, given: str, wanted_id: str) -> Result:
+def _search_own(call: Call, query: SearchQuery, given: str) -> Result:
     """A patient/ token searches its own patient only: the criteria are checked against it."""
     card = open_identity(actor=call.actor, patient_id=call.only_patient)
     family = query.surname.strip().lower()
     matches = (
-        (not wanted_id or wanted_id == card.id)
-        and (not query.birth_date or query.birth_date == card.birth_date)
+        (not query.birth_date or query.birth_date == card.birth_date)
         and (
             not family
             or card.birth_surname.lower().startswith(family)
@@ -275,13 +312,7 @@ def _search_own(call: Call, query: SearchQuery, given: str, wanted_id: str) -> R
         and (not query.ipp or any(i.value == query.ipp for i in card.identifiers))
         and _given_matches(card.first_names, given)
     )
-    bundle = searchset(
-        base=call.base,
-        resource_type="Patient",
-        params=call.params,
-        resources=[patient_resource(card)] if matches else [],
-    )
-    return 200, bundle, {}
+    return searchset_of(call, "Patient", [patient_resource(card)] if matches else [])
 
 
 def _identity_data(resource: dict[str, Any], call: Call) -> dict[str, Any]:
@@ -349,11 +380,30 @@ def _identity_data(resource: dict[str, Any], call: Call) -> dict[str, Any]:
     return form.cleaned_data
 
 
+def _conditional_match(call: Call) -> list[str]:
+    """If-None-Exist: the patients its criteria find (the same search, through the guard)."""
+    criteria = parse(QueryDict(call.if_none_exist), SEARCH, resource_type="Patient", strict=True)
+    status, bundle, _ = search(replace(call, params=criteria.raw, query=criteria))
+    return [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"]
+
+
 def create(call: Call) -> Result:
     resource = parse_resource(call.body, "Patient")
+    if call.if_none_exist:
+        found = _conditional_match(call)
+        if len(found) > 1:
+            raise ApiError(
+                412, "duplicate", "If-None-Exist: more than one patient matches; refine it."
+            )
+        if found:
+            card = open_identity(actor=call.actor, patient_id=found[0])
+            location = f"{call.base}Patient/{card.id}/_history/{card.version}"
+            return 200, patient_resource(card), {"Location": location, "ETag": _etag(card)}
     card = create_identity(actor=call.actor, data=_identity_data(resource, call))
+    kept = patient_resource(card)
+    refuse_unkept(resource, kept)
     location = f"{call.base}Patient/{card.id}/_history/{card.version}"
-    return 201, patient_resource(card), {"Location": location, "ETag": _etag(card)}
+    return 201, kept, {"Location": location, "ETag": _etag(card)}
 
 
 def _version(call: Call, resource: dict[str, Any]) -> int:
@@ -384,7 +434,35 @@ def update(call: Call) -> Result:
         raise ApiError(
             412, "conflict", "The identity changed since that version: read it again."
         ) from None
-    return 200, patient_resource(card), {"ETag": _etag(card)}
+    kept = patient_resource(card)
+    refuse_unkept(resource, kept)
+    return 200, kept, {"ETag": _etag(card)}
+
+
+def resolve_patients(call: Call, ids: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Patients an `_include` names: only those this request already opened (the patient a
+    chart search is about) or in a care relationship with the reader, each opened through
+    the guard; the others are left out rather than charged to the reader's budget."""
+    if call.only_patient:
+        ids_allowed = [i for i in ids if i == call.only_patient]
+    else:
+        related = kinds_for(call.actor, ids)
+        ids_allowed = [i for i in ids if i in related or opened_through(call.actor, i)]
+    found = [patient_resource(open_identity(actor=call.actor, patient_id=i)) for i in ids_allowed]
+    return found, [i for i in ids if i not in ids_allowed]
+
+
+def _references(*paths: str):
+    def extract(resource: dict[str, Any]) -> list[str]:
+        found = []
+        for path in paths:
+            for item in resource.get(path) or []:
+                reference = (item or {}).get("reference", "")
+                if reference:
+                    found.append(reference)
+        return found
+
+    return extract
 
 
 register(
@@ -392,8 +470,9 @@ register(
         type="Patient",
         documentation=(
             "Identities (INS traits, IPP per establishment, INS-NIR when qualified). Search "
-            "needs family and birthdate, or an identifier; at most 10 matches, each shown as "
-            "the search page shows it (SUBSETTED)."
+            "needs family and birthdate, or an identifier, or _id; at most 10 matches, each "
+            "shown as the search page shows it (SUBSETTED). Create takes If-None-Exist; "
+            "update needs If-Match; elements Carnet cannot keep are refused (422)."
         ),
         interactions={
             "read": Interaction("patients.view", Capability.VIEW_IDENTITY, read),
@@ -404,5 +483,9 @@ register(
         search=SEARCH,
         profile=S.PROFILE_PATIENT,
         patient_compartment=True,
+        includes={"general-practitioner": _references("generalPractitioner")},
+        conditional_read=True,
+        conditional_create=True,
     )
 )
+register_resolver("Patient", resolve_patients)

@@ -7,6 +7,7 @@ Asking for one patient's appointments opens that patient through the guard."""
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,17 +21,17 @@ from carnet.scheduling.selectors import agendas_for, names_in_relationship
 from carnet.scheduling.services import SlotTaken, book_appointment
 from carnet.scheduling.slots import free_slots
 
-from ..fhir import (
-    ApiError,
-    Page,
-    check_parameters,
-    date_range,
-    instant,
-    parse_resource,
-    reference_id,
-    searchset,
+from ..fhir import ApiError, instant, parse_resource, reference_id
+from ..registry import (
+    Call,
+    Interaction,
+    ResourceDefinition,
+    Result,
+    SearchParameter,
+    register,
+    register_resolver,
 )
-from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
+from ..search import searchset_of, searchset_rows
 
 BOOKING = Capability.BOOK_APPOINTMENT
 MAX_DAYS = 31
@@ -45,8 +46,10 @@ STATUS = {
     AppointmentState.CANCELLED_BY_ESTABLISHMENT: "cancelled",
 }
 _COUNT = (
-    SearchParameter("_count", "number", "Page size (at most 50)."),
-    SearchParameter("_offset", "number", "Where the page starts (the Bundle's links carry it)."),
+    SearchParameter("_count", "number", "Page size (at most 50).", clear=True),
+    SearchParameter(
+        "_offset", "number", "Where the page starts (the Bundle's links carry it).", clear=True
+    ),
 )
 
 
@@ -98,26 +101,19 @@ def read_schedule(call: Call) -> Result:
 
 
 def search_schedules(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["actor", "active", "_count", "_offset"])
-    rows = _agendas(call)
-    if params.get("actor"):
-        rows = rows.filter(
-            practitioner_id=_int_id(
-                reference_id(params["actor"], "Practitioner", "actor"), "Practitioner"
-            )
-        )
-    page = Page.of(params)
-    chunk, more = page.window(rows)
-    bundle = searchset(
-        base=call.base,
-        resource_type="Schedule",
-        params=params,
-        resources=[schedule_resource(a) for a in chunk],
-        page=page,
-        more=more,
-    )
-    return 200, bundle, {}
+    rows = _agendas(call).order_by("pk")
+    actors = call.query.references("actor", "Practitioner")
+    if actors:
+        rows = rows.filter(practitioner_id__in=[_int_id(a, "Practitioner") for a in actors])
+    if call.query.has("active"):
+        rows = rows.filter(active=call.query.text("active").lower() == "true")
+    return searchset_rows(call, "Schedule", rows, schedule_resource)
+
+
+def resolve_schedules(call: Call, ids: list[str]) -> tuple[list[dict], list[str]]:
+    rows = _agendas(call).filter(pk__in=[i for i in ids if i.isdigit()])
+    found = [schedule_resource(a) for a in rows]
+    return found, [i for i in ids if i not in {r["id"] for r in found}]
 
 
 # --- Slot -------------------------------------------------------------------------------------
@@ -132,17 +128,17 @@ def _parse_slot_id(value: str) -> tuple[int, datetime.datetime]:
     try:
         moment = datetime.datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=datetime.UTC)
         return int(head), moment
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(404, "not-found", f"Slot/{value} not found.") from None
 
 
-def slot_resource(consultation: ConsultationType, starts_at, ends_at) -> dict[str, Any]:
+def slot_resource(consultation: ConsultationType, starts_at, ends_at, status="free") -> dict:
     return {
         "resourceType": "Slot",
         "id": slot_id(consultation.pk, starts_at),
         "schedule": {"reference": f"Schedule/{consultation.agenda_id}"},
         "serviceType": [{"text": consultation.motive}],
-        "status": "free",
+        "status": status,
         "start": instant(starts_at),
         "end": instant(ends_at),
     }
@@ -154,22 +150,49 @@ def _consultations(call: Call) -> QuerySet:
     )
 
 
-def read_slot(call: Call) -> Result:
-    consultation_id, starts_at = _parse_slot_id(call.resource_id)
+def _slot(call: Call, value: str) -> dict | None:
+    """A Slot by id: free, or busy when an appointment holds it (an appointment's `slot`
+    reference resolves); never who holds it."""
+    consultation_id, starts_at = _parse_slot_id(value)
     consultation = _consultations(call).filter(pk=consultation_id).first()
+    if consultation is None:
+        return None
     day = timezone.localtime(starts_at).date()
-    if consultation is not None:
-        for slot in free_slots(consultation_type=consultation, first_day=day, days=1):
-            if slot.starts_at == starts_at:
-                return 200, slot_resource(consultation, slot.starts_at, slot.ends_at), {}
-    raise ApiError(404, "not-found", f"Slot/{call.resource_id} is not a free slot.")
+    for slot in free_slots(consultation_type=consultation, first_day=day, days=1):
+        if slot.starts_at == starts_at:
+            return slot_resource(consultation, slot.starts_at, slot.ends_at)
+    held = Appointment.objects.filter(
+        consultation_type=consultation, starts_at=starts_at, holds_slot=True
+    ).values_list("ends_at", flat=True)
+    ends_at = next(iter(held), None)
+    if ends_at is not None:
+        return slot_resource(consultation, starts_at, ends_at, status="busy")
+    return None
+
+
+def read_slot(call: Call) -> Result:
+    found = _slot(call, call.resource_id)
+    if found is None:
+        raise ApiError(404, "not-found", f"Slot/{call.resource_id} not found.")
+    return 200, found, {}
+
+
+def resolve_slots(call: Call, ids: list[str]) -> tuple[list[dict], list[str]]:
+    found = []
+    for ident in ids:
+        try:
+            slot = _slot(call, ident)
+        except ApiError:
+            slot = None
+        if slot is not None:
+            found.append(slot)
+    return found, [i for i in ids if i not in {r["id"] for r in found}]
 
 
 def _window(
     call: Call, name: str, default_days: int
 ) -> tuple[datetime.datetime, datetime.datetime]:
-    values = call.params.getlist(name)
-    span = date_range(values, name)
+    span = call.query.dates(name)
     start = span.start or timezone.now()
     end = span.end or start + datetime.timedelta(days=default_days)
     if end <= start:
@@ -180,19 +203,18 @@ def _window(
 
 
 def search_slots(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["schedule", "start", "status", "service-type", "_count", "_offset"])
-    if not params.get("schedule"):
+    schedule = call.query.reference("schedule")
+    if not schedule:
         raise ApiError(400, "required", "schedule is required (Schedule/<id>).")
-    agenda_id = _int_id(reference_id(params["schedule"], "Schedule", "schedule"), "Schedule")
+    agenda_id = _int_id(schedule, "Schedule")
     start, end = _window(call, "start", 7)
-    wanted = set(",".join(params.getlist("status")).split(",")) - {""}
-    if wanted and wanted != {"free"} and "free" not in wanted:
+    wanted = {t.code for t in call.query.tokens("status")}
+    if wanted and "free" not in wanted:
         raise ApiError(400, "not-supported", "status: Carnet publishes free slots only.")
     found = []
     first_day = timezone.localtime(start).date()
     days = (timezone.localtime(end).date() - first_day).days + 1
-    motives = set(",".join(params.getlist("service-type")).split(",")) - {""}
+    motives = {t.code for t in call.query.tokens("service-type")}
     for consultation in _consultations(call).filter(agenda_id=agenda_id).order_by("pk"):
         if motives and consultation.motive not in motives:
             continue
@@ -200,27 +222,22 @@ def search_slots(call: Call) -> Result:
             if start <= slot.starts_at < end:
                 found.append((slot.starts_at, consultation, slot))
     found.sort(key=lambda item: (item[0], item[1].pk))
-    page = Page.of(params)
-    chunk, more = page.window(found)
-    bundle = searchset(
-        base=call.base,
-        resource_type="Slot",
-        params=params,
-        resources=[slot_resource(c, s.starts_at, s.ends_at) for _, c, s in chunk],
-        page=page,
-        more=more,
-    )
-    return 200, bundle, {}
+    resources = [slot_resource(c, s.starts_at, s.ends_at) for _, c, s in found]
+    return searchset_of(call, "Slot", resources)
 
 
 # --- Appointment ------------------------------------------------------------------------------
 
+# What an appointment says of a patient outside the reader's care relationships: that there
+# is one, not who (an agenda's list must not hand out patient ids).
+ANONYMOUS = {"display": "Patient (outside your care relationships: not shown)"}
+
 
 def appointment_resource(appointment: Appointment, names: dict[str, str]) -> dict[str, Any]:
     patient_id = str(appointment.patient_id)
-    patient: dict[str, Any] = {"reference": f"Patient/{patient_id}"}
-    if names.get(patient_id):
-        patient["display"] = names[patient_id]
+    patient: dict[str, Any] = dict(ANONYMOUS)
+    if patient_id in names:
+        patient = {"reference": f"Patient/{patient_id}", "display": names[patient_id]}
     participants = [{"actor": patient, "required": "required", "status": "accepted"}]
     agenda = appointment.agenda
     if agenda.practitioner_id:
@@ -242,6 +259,7 @@ def appointment_resource(appointment: Appointment, names: dict[str, str]) -> dic
     return {
         "resourceType": "Appointment",
         "id": str(appointment.pk),
+        "meta": {"lastUpdated": instant(appointment.created_at)},
         "status": STATUS.get(appointment.state, "booked"),
         "serviceType": [{"text": appointment.consultation_type.motive}],
         "start": instant(appointment.starts_at),
@@ -276,24 +294,22 @@ def read_appointment(call: Call) -> Result:
     return 200, appointment_resource(appointment, names), {}
 
 
-STATES_OF = {}
+STATES_OF: dict[str, list[str]] = {}
 for _state, _status in STATUS.items():
     STATES_OF.setdefault(_status, []).append(_state)
 
 
 def search_appointments(call: Call) -> Result:
-    params = call.params
-    check_parameters(params, ["patient", "practitioner", "date", "status", "_count", "_offset"])
+    query = call.query
     rows = _appointments(call)
-    patient = params.get("patient") or call.only_patient or ""
+    patient = query.reference("patient") or call.only_patient or ""
     if patient:
-        patient = reference_id(patient, "Patient", "patient")
         if call.only_patient and patient != call.only_patient:
             raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
         # Whose appointments: the guard decides (and counts) that patient first.
         open_identity(actor=call.actor, patient_id=patient)
         rows = rows.filter(patient_id=patient)
-    if params.getlist("date"):
+    if query.has("date"):
         start, end = _window(call, "date", 1)
         rows = rows.filter(starts_at__gte=start, starts_at__lt=end)
     elif not patient:
@@ -302,27 +318,70 @@ def search_appointments(call: Call) -> Result:
             "too-costly",
             f"Say whose or when: patient, or a date range of at most {MAX_DAYS} days.",
         )
-    if params.get("practitioner"):
-        ident = reference_id(params["practitioner"], "Practitioner", "practitioner")
-        rows = rows.filter(agenda__practitioner_id=_int_id(ident, "Practitioner"))
-    statuses = set(",".join(params.getlist("status")).split(",")) - {""}
+    if query.last_updated.given:
+        span = query.last_updated
+        if span.start:
+            rows = rows.filter(created_at__gte=span.start)
+        if span.end:
+            rows = rows.filter(created_at__lt=span.end)
+    practitioners = query.references("practitioner", "Practitioner")
+    if practitioners:
+        rows = rows.filter(
+            agenda__practitioner_id__in=[_int_id(p, "Practitioner") for p in practitioners]
+        )
+    statuses = {t.code for t in query.tokens("status")}
     if statuses:
         unknown = statuses - set(STATES_OF)
         if unknown:
             raise ApiError(400, "value", f"status: unknown {', '.join(sorted(unknown))}.")
         rows = rows.filter(state__in=[s for st in statuses for s in STATES_OF[st]])
-    page = Page.of(params)
-    chunk, more = page.window(rows.order_by("starts_at", "pk"))
-    names = names_in_relationship(actor=call.actor, patient_ids=[str(a.patient_id) for a in chunk])
-    bundle = searchset(
-        base=call.base,
-        resource_type="Appointment",
-        params=params,
-        resources=[appointment_resource(a, names) for a in chunk],
-        page=page,
-        more=more,
+    names: dict[str, str] = {}
+
+    def name_them(chunk: list[Appointment]) -> None:
+        # Names (and references) only within the reader's care relationships: paging through
+        # an agenda hands out no patient id beyond what the desk's own page would show.
+        ids = [str(a.patient_id) for a in chunk]
+        names.update(names_in_relationship(actor=call.actor, patient_ids=ids))
+        if patient and patient in ids and patient not in names:
+            names.update(display_names(actor=call.actor, patient_ids=[patient], capability=BOOKING))
+
+    return searchset_rows(
+        call,
+        "Appointment",
+        rows.order_by("starts_at", "pk"),
+        lambda a: appointment_resource(a, names),
+        order={"date": "starts_at"},
+        valid_id=_is_uuid,
+        prepare=name_them,
     )
-    return 200, bundle, {}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _booking_problems(resource: dict[str, Any], slot: dict[str, Any]) -> list[str]:
+    problems = []
+    if resource.get("status") not in ("booked", "proposed", "pending"):
+        problems.append(
+            f"status {resource.get('status')!r}: Carnet books the slot (booked, or proposed / "
+            "pending which it books as booked)"
+        )
+    for name in ("start", "end"):
+        if resource.get(name) and _moment(resource[name]) != _moment(slot[name]):
+            problems.append(f"{name} {resource[name]} is not the slot's ({slot[name]})")
+    return problems
+
+
+def _moment(text: str) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def create_appointment(call: Call) -> Result:
@@ -340,7 +399,15 @@ def create_appointment(call: Call) -> Result:
     patient = reference_id(patients[0], "Patient", "participant")
     if call.only_patient and patient != call.only_patient:
         raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
-    consultation_id, starts_at = _parse_slot_id(reference_id(slots[0], "Slot", "slot"))
+    slot = _slot(call, reference_id(slots[0], "Slot", "slot"))
+    if slot is None:
+        raise ApiError(422, "processing", f"{slots[0]} is not a slot of your agendas.")
+    problems = _booking_problems(resource, slot)
+    if problems:
+        raise ApiError(422, "processing", "Cannot book: " + "; ".join(problems) + ".")
+    if slot["status"] != "free":
+        raise ApiError(409, "conflict", SlotTaken.message)
+    consultation_id, starts_at = _parse_slot_id(slot["id"])
     try:
         appointment = book_appointment(
             actor=call.actor,
@@ -356,6 +423,22 @@ def create_appointment(call: Call) -> Result:
     return 201, appointment_resource(appointment, names), {"Location": location}
 
 
+def _actors(kind: str = ""):
+    def extract(resource: dict[str, Any]) -> list[str]:
+        found = []
+        for participant in resource.get("participant", []):
+            reference = (participant.get("actor") or {}).get("reference", "")
+            if reference and (not kind or reference.startswith(kind + "/")):
+                found.append(reference)
+        return found
+
+    return extract
+
+
+def _schedule_actors(resource: dict[str, Any]) -> list[str]:
+    return [a["reference"] for a in resource.get("actor", []) if a.get("reference")]
+
+
 register(
     ResourceDefinition(
         type="Schedule",
@@ -364,7 +447,12 @@ register(
             "read": Interaction("scheduling.schedule", BOOKING, read_schedule),
             "search": Interaction("scheduling.schedule", BOOKING, search_schedules),
         },
-        search=(SearchParameter("actor", "reference", "Practitioner/<id>."), *_COUNT),
+        search=(
+            SearchParameter("actor", "reference", "Practitioner/<id>.", clear=True),
+            SearchParameter("active", "token", "true or false.", clear=True),
+            *_COUNT,
+        ),
+        includes={"actor": _schedule_actors},
     )
 )
 register(
@@ -372,21 +460,28 @@ register(
         type="Slot",
         documentation=(
             "Free slots of an agenda, one per consultation type and start; a Slot's id books it "
-            "(POST Appointment)."
+            "(POST Appointment). A booked appointment's slot reads as busy."
         ),
         interactions={
             "read": Interaction("scheduling.slot", BOOKING, read_slot),
             "search": Interaction("scheduling.slot", BOOKING, search_slots),
         },
         search=(
-            SearchParameter("schedule", "reference", "Schedule/<id> (required)."),
             SearchParameter(
-                "start", "date", f"Range (ge/lt...), default the next 7 days, at most {MAX_DAYS}."
+                "schedule", "reference", "Schedule/<id> (required).", target="Schedule", clear=True
             ),
-            SearchParameter("status", "token", "free (the only status published)."),
-            SearchParameter("service-type", "token", "The consultation's motive."),
+            SearchParameter(
+                "start",
+                "date",
+                f"Range (ge/lt...), default the next 7 days, at most {MAX_DAYS}.",
+                clear=True,
+                sort=lambda r: r.get("start"),
+            ),
+            SearchParameter("status", "token", "free (the only status published).", clear=True),
+            SearchParameter("service-type", "token", "The consultation's motive.", clear=True),
             *_COUNT,
         ),
+        includes={"schedule": lambda r: [r["schedule"]["reference"]]},
     )
 )
 register(
@@ -394,7 +489,8 @@ register(
         type="Appointment",
         documentation=(
             "Appointments of your establishments. Search needs a patient (opened through the "
-            "guard) or a date range of at most 31 days; create books a free Slot for a Patient."
+            "guard) or a date range of at most 31 days; a patient is referenced (and named) "
+            "only within your care relationships. Create books a free Slot for a Patient."
         ),
         interactions={
             "read": Interaction("scheduling.appointment", BOOKING, read_appointment),
@@ -402,16 +498,41 @@ register(
             "create": Interaction("scheduling.book", BOOKING, create_appointment),
         },
         search=(
-            SearchParameter("patient", "reference", "Patient/<id>."),
-            SearchParameter("practitioner", "reference", "Practitioner/<id>."),
+            SearchParameter("patient", "reference", "Patient/<id>.", target="Patient", clear=True),
             SearchParameter(
-                "date", "date", f"Range of the start (ge/lt...), at most {MAX_DAYS} days."
+                "practitioner",
+                "reference",
+                "Practitioner/<id>.",
+                target="Practitioner",
+                clear=True,
             ),
             SearchParameter(
-                "status", "token", "booked, arrived, checked-in, fulfilled, noshow, cancelled."
+                "date",
+                "date",
+                f"Range of the start (ge/lt...), at most {MAX_DAYS} days.",
+                clear=True,
+                sort=lambda r: r.get("start"),
             ),
+            SearchParameter(
+                "status",
+                "token",
+                "booked, arrived, checked-in, fulfilled, noshow, cancelled.",
+                clear=True,
+            ),
+            SearchParameter("actor", "reference", "To _include participants.", clear=True),
+            SearchParameter("_lastUpdated", "date", "When it was booked (ge/lt...).", clear=True),
+            SearchParameter("slot", "reference", "To _include the Slot.", clear=True),
             *_COUNT,
         ),
         patient_compartment=True,
+        includes={
+            "patient": _actors("Patient"),
+            "practitioner": _actors("Practitioner"),
+            "location": _actors("Location"),
+            "actor": _actors(),
+            "slot": lambda r: [s["reference"] for s in r.get("slot", [])],
+        },
     )
 )
+register_resolver("Schedule", resolve_schedules)
+register_resolver("Slot", resolve_slots)

@@ -1,11 +1,13 @@
 """`carnet smart app|backend|list|remove`: register SMART on FHIR clients.
 
 carnet smart app --name "Viewer" --redirect-uri https://app/cb --scopes "user/*.rs"
-carnet smart backend --name "Lab middleware" --account svc.lab --scopes "system/Patient.rs"
+carnet smart backend --name "Lab middleware" --account svc.lab --scopes "system/Patient.rs" \
+    --jwks public.jwks.json   (or --jwks-url https://lab.example/jwks.json)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,6 +28,13 @@ class Command(BaseCommand):
         parser.add_argument("--confidential", action="store_true")
         parser.add_argument("--account", default="", help="the backend's service account")
         parser.add_argument("--client-id", default="")
+        parser.add_argument("--jwks", default="", help="file with the backend's public JWKS")
+        parser.add_argument("--jwks-url", default="", help="where the backend publishes its JWKS")
+        parser.add_argument(
+            "--client-secret",
+            action="store_true",
+            help="a shared secret instead of keys (where the installation allows it)",
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
@@ -37,8 +46,14 @@ class Command(BaseCommand):
                     confidential=options["confidential"],
                 )
             elif action == "backend":
+                jwks = Path(options["jwks"]).read_text() if options["jwks"] else ""
                 done = register_backend(
-                    name=options["name"], account=options["account"], scopes=options["scopes"]
+                    name=options["name"],
+                    account=options["account"],
+                    scopes=options["scopes"],
+                    jwks=jwks,
+                    jwks_url=options["jwks_url"],
+                    client_secret=options["client_secret"],
                 )
             elif action == "remove":
                 if not remove(options["client_id"]):

@@ -1,0 +1,105 @@
+"""Laboratory results through FHIR as the laboratory now keeps them: UCUM codes on values,
+"corrected" status for a result corrected after validation, structured reference ranges, and a computed result whose
+conditions did not hold sent with its absent-data reason instead of a value."""
+
+import pytest
+from django.test import Client
+from fhir.resources.R4B.observation import Observation
+
+from carnet.laboratory.corrections import correct_result
+from carnet.laboratory.models import LabResult
+
+from .clinical_helpers import client_of
+from .fhir_clients import smart
+from .fhir_clients.smart import bearer, parsed
+from .laboratory_fixtures import acting, make_lab
+
+pytestmark = pytest.mark.django_db
+API = Client()
+K, CHOL, HDL, TG, LDL = "2823-3", "2093-3", "2085-9", "2571-8", "13457-7"
+
+
+def test_observations_carry_ucum_corrected_status_and_absent_reasons(establishment):
+    lab = make_lab(establishment)
+    order = lab.done({K: "4.1"})
+    result = LabResult.objects.get(item__order=order)
+    with acting(lab.tech_a) as actor:
+        correct_result(
+            actor=actor, order_id=order.pk, result_id=result.pk, value="4,4", reason="Saisie"
+        )
+    lipids = lab.order(CHOL, HDL, TG, LDL)
+    lab.collect(lipids)
+    lab.enter(lipids, {CHOL: "3.00", HDL: "0.40", TG: "3.60"})
+    lab.validate(lipids)
+    token = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.rs")
+    bundle = parsed(API.get("/fhir/Observation", {"patient": lab.patient}, **bearer(token)))
+    found = {e["resource"]["code"]["coding"][0]["code"]: e["resource"] for e in bundle["entry"]}
+    for resource in found.values():
+        Observation.model_validate(resource)
+    potassium = found[K]
+    assert potassium["status"] == "corrected"
+    assert potassium["valueQuantity"] == {
+        "value": 4.4,
+        "unit": "mmol/L",
+        "system": "http://unitsofmeasure.org",
+        "code": "mmol/L",
+    }
+    reference = potassium["referenceRange"][0]
+    assert reference["low"]["value"] == 3.5 and reference["high"]["code"] == "mmol/L"
+    open_ended = found[TG]["referenceRange"][0]  # < 1.5 g/L: no low bound
+    assert "low" not in open_ended and open_ended["high"]["value"] == 1.5
+    ldl = found[LDL]
+    assert "valueQuantity" not in ldl and ldl["dataAbsentReason"]["coding"][0]["code"]
+    assert "3.4" in ldl["note"][0]["text"] or "3,4" in ldl["note"][0]["text"]
+
+
+def test_an_order_reads_as_a_diagnostic_report_of_its_observations(establishment):
+    lab = make_lab(establishment)
+    order = lab.done({K: "4.1"})
+    sensitive = lab.order("56888-1")  # an HIV screening still awaited
+    token = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.rs")
+    bundle = parsed(API.get("/fhir/DiagnosticReport", {"patient": lab.patient}, **bearer(token)))
+    ids = [e["resource"]["id"] for e in bundle["entry"]]
+    assert str(order.pk) in ids
+    report = parsed(API.get(f"/fhir/DiagnosticReport/{order.pk}", **bearer(token)))
+    result = LabResult.objects.get(item__order=order)
+    assert report["status"] == "final" and report["code"]["coding"][0]["code"] == "11502-2"
+    assert report["result"] == [{"reference": f"Observation/{result.pk}"}]
+    observation = parsed(API.get(f"/fhir/{report['result'][0]['reference']}", **bearer(token)))
+    assert observation["id"] == str(result.pk)
+    # The prescriber's own sensitive order is hers to read; a colleague outside her team
+    # does not learn that it exists.
+    assert str(sensitive.pk) in ids
+    from carnet.guard.models import RelationshipKind
+    from carnet.guard.policy import Role
+    from carnet.guard.relationships import relate
+
+    from .laboratory_fixtures import staff_user
+
+    colleague = staff_user(Role.PRACTITIONER, lab.hospital, last_name="Collegue")
+    relate(patient_id=lab.patient, kind=RelationshipKind.APPOINTMENT, user_id=colleague.pk)
+    other = smart.user_token(client_of(colleague), smart.app(), "user/*.rs")
+    seen = parsed(API.get("/fhir/DiagnosticReport", {"patient": lab.patient}, **bearer(other)))
+    reports = [e["resource"] for e in seen["entry"]]
+    assert [r["id"] for r in reports if r["resourceType"] == "DiagnosticReport"] == [str(order.pk)]
+    # The Bundle says that a category was masked, as for Observations.
+    assert any(r["resourceType"] == "OperationOutcome" for r in reports)
+    assert API.get(f"/fhir/DiagnosticReport/{sensitive.pk}", **bearer(other)).status_code == 404
+    assert API.get("/fhir/DiagnosticReport/not-a-uuid", **bearer(other)).status_code == 404
+
+
+def test_each_ordered_test_reads_as_a_service_request(establishment):
+    lab = make_lab(establishment)
+    done = lab.done({K: "4.1"})
+    waiting = lab.order(CHOL, HDL, priority="urgent")
+    token = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.rs")
+    bundle = parsed(API.get("/fhir/ServiceRequest", {"patient": lab.patient}, **bearer(token)))
+    found = {e["resource"]["code"]["coding"][0]["code"]: e["resource"] for e in bundle["entry"]}
+    assert set(found) == {K, CHOL, HDL}
+    assert (found[K]["status"], found[K]["priority"]) == ("completed", "routine")
+    assert found[K]["requisition"]["value"] == done.accession
+    assert (found[CHOL]["status"], found[CHOL]["priority"]) == ("active", "urgent")
+    assert found[CHOL]["requisition"]["value"] == waiting.accession
+    one = parsed(API.get(f"/fhir/ServiceRequest/{found[HDL]['id']}", **bearer(token)))
+    assert one == found[HDL]
+    assert API.get("/fhir/ServiceRequest/999999", **bearer(token)).status_code == 404
