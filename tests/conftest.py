@@ -1,4 +1,5 @@
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -6,6 +7,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from carnet.audit import triggers
 from carnet.guard.policy import Role
 
+from . import clock
 from .factories import (
     EstablishmentFactory,
     UserFactory,
@@ -13,6 +15,55 @@ from .factories import (
     practitioner_for,
     totp_device,
 )
+
+MOMENT = clock.chosen()
+
+
+def pytest_report_header(config):
+    if MOMENT is None:
+        return f"clock: real ({clock.ENVIRONMENT} unset)"
+    return f"clock: every test starts at {MOMENT.isoformat()} ({clock.ENVIRONMENT})"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many browser tests ran (a green run where none ran would prove little)."""
+    ran = [
+        report
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call" and report.nodeid.startswith("tests/browser/")
+    ]
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if report.nodeid.startswith("tests/browser/")
+    ]
+    terminalreporter.write_line(
+        f"browser tests (Chromium): {len(ran)} passed, {len(skipped)} skipped"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _clock(request):
+    """Under `CARNET_TEST_CLOCK`, each test starts at the chosen moment and the clock runs on
+    from there, before any other fixture builds its data. A test marked
+    `@pytest.mark.working_hours(hour, minute)` starts instead on the next day at that local
+    time (a journey through a working day's pages), whatever the hour the suite runs at."""
+    marker = request.node.get_closest_marker("working_hours")
+    moment = MOMENT
+    if marker is not None:
+        moment = clock.next_day_at(moment or clock.now(), *marker.args)
+    if moment is None:
+        yield None
+        return
+    with time_machine.travel(moment, tick=True):
+        yield moment
+
+
+@pytest.fixture(autouse=True)
+def _audit_witness(tmp_path, settings):
+    """Each test its own audit witness file: a test's anchors are rolled back with its
+    database, and a witness that outlived them would name them as deleted."""
+    settings.CARNET_AUDIT_WITNESS = str(tmp_path / "audit-witness.jsonl")
 
 
 @pytest.fixture
@@ -33,6 +84,7 @@ def signed_in_client(user) -> Client:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+    client.account = user  # whose client this is (for the codes of its device)
     return client
 
 

@@ -3,8 +3,10 @@
 
 import datetime
 import itertools
+import time
 
 import factory
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from carnet.guard.actors import system_actor
@@ -104,11 +106,14 @@ def make_patient(establishment: Establishment, **values) -> str:
     return card.id
 
 
-def agenda_with_hours(establishment, practitioner=None, *, minutes=30, **type_options):
-    """A practitioner's agenda open 09:00-12:00 every weekday, with one consultation type."""
+def agenda_with_hours(establishment, practitioner=None, *, minutes=30, hours=None, **type_options):
+    """A practitioner's agenda open 09:00-12:00 every weekday (or `hours`: weekday -> spans),
+    with one consultation type."""
     import datetime as _dt
 
     from carnet.scheduling.models import Agenda, ConsultationType, OpeningHours
+
+    hours = hours or {weekday: [(_dt.time(9), _dt.time(12))] for weekday in range(5)}
 
     agenda = Agenda.objects.create(
         establishment=establishment,
@@ -116,10 +121,24 @@ def agenda_with_hours(establishment, practitioner=None, *, minutes=30, **type_op
         name="Consultations",
         practitioner=practitioner,
     )
-    for weekday in range(5):
-        OpeningHours.objects.create(
-            agenda=agenda, weekday=weekday, opens=_dt.time(9), closes=_dt.time(12)
-        )
+    for weekday, spans in hours.items():
+        for opens, closes in spans:
+            OpeningHours.objects.create(agenda=agenda, weekday=weekday, opens=opens, closes=closes)
     return ConsultationType.objects.create(
         agenda=agenda, minutes=minutes, **{"motive": "Consultation", **type_options}
     )
+
+
+def totp_code(user: User, *, steps_ahead: int = 0) -> str:
+    """The code the account's confirmed device shows now (or a step or more later: a code is
+    accepted once, so a second confirmation in the same 30 seconds takes the next one)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).latest("pk")
+    totp = TOTP(device.bin_key, step=device.step, t0=device.t0, drift=device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():06d}"
+
+
+def officer_account(establishment, **fields) -> User:
+    """An approved security officer the installation's operator made (its second factor comes
+    with `signed_in_client`)."""
+    return UserFactory(role=Role.SECURITY_OFFICER, establishments=[establishment], **fields)
