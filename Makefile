@@ -3,24 +3,47 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PATIENTS ?= 2000
+# Test processes (pytest-xdist): one per core by default.
+WORKERS ?= auto
 
-.PHONY: demo install test test-sqlite test-postgres lint audit-deps bench messages clean-demo
+.PHONY: demo install lock test test-tools test-sqlite test-postgres lint audit-deps bench messages clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Every package, direct or not, at the version and hashes of requirements.lock (`make lock`
+# regenerates it from pyproject.toml); then Carnet itself, with nothing more resolved.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+lock:
+	python3 -m venv .venv-lock && .venv-lock/bin/pip install --quiet pip-tools==7.6.2
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --extra dev --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	rm -rf .venv-lock
 
 install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/python manage.py demo --patients $(PATIENTS)
 
-test: install
-	$(BIN)/python -m pytest
+CHROMIUM ?= /usr/bin/chromium
+
+test: install test-tools
+	$(BIN)/python -m pytest -n $(WORKERS)
+
+# What the tests need beyond Python: the npm FHIR client (pinned by its package-lock.json) and
+# Debian's Chromium for the browser tests (installed with apt-get where this user may; otherwise
+# the run stops and says what to install, rather than skipping the browser tests).
+test-tools:
+	@command -v npm >/dev/null || { echo "make test needs Node.js and npm (apt-get install nodejs npm)"; exit 1; }
+	@[ -d tests/fhir_clients/node_modules/fhir-kit-client ] || (cd tests/fhir_clients && npm ci --no-audit --no-fund)
+	@[ -x "$(CHROMIUM)" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "make test needs Debian's Chromium at $(CHROMIUM): sudo apt-get install chromium"; exit 1; }
 
 lint: install
 	$(BIN)/ruff check .

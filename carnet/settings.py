@@ -89,9 +89,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "carnet.metrics.middleware.MetricsMiddleware",
+    "carnet.guard.http.MethodMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "carnet.guard.http.RequestIdMiddleware",
+    "carnet.api.cors.SmartCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,7 +193,11 @@ LOGIN_REDIRECT_URL = "web:dashboard"
 # live in the database so every application server sees them.
 AXES_FAILURE_LIMIT = int(os.environ.get("CARNET_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("CARNET_LOGIN_COOLOFF_MINUTES", "30")))
+# The first parameter locks one account, the second one address at a much higher bar (see
+# carnet/staff/throttle.py): in that order.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "carnet.staff.throttle.SignInThrottle"
+CARNET_LOGIN_ADDRESS_LIMIT = int(os.environ.get("CARNET_LOGIN_ADDRESS_LIMIT", "100"))
 AXES_LOCKOUT_TEMPLATE = "web/login_locked.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
@@ -208,6 +215,11 @@ CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "carnet.web.views.errors.csrf_failure"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_SSL_REDIRECT = PRODUCTION
+# The load balancer asks the application servers themselves, in plain HTTP on the private side.
+SECURE_REDIRECT_EXEMPT = [r"^health/(live|ready)$", r"^metrics$"]
+# Who may read /metrics (Prometheus): addresses of the scrapers, as seen by the application
+# server itself (the public reverse proxy refuses /metrics and /health/).
+CARNET_METRICS_ALLOW = _env_list("CARNET_METRICS_ALLOW", "127.0.0.1,::1")
 SECURE_HSTS_SECONDS = 63072000 if PRODUCTION else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
@@ -266,10 +278,18 @@ CARNET_SMS_BACKEND = os.environ.get(
     else "carnet.scheduling.messaging.ConsoleSmsBackend",
 )
 CARNET_PORTAL_URL = os.environ.get("CARNET_PORTAL_URL", "http://127.0.0.1:8000/portal/")
+# The staff pages' address, for the links Carnet e-mails to staff (enrolment).
+CARNET_SITE_URL = os.environ.get("CARNET_SITE_URL", "http://127.0.0.1:8000/")
 
 # Audit: entries are spread over parallel hash chains so that requests do not queue on one
 # head; an anchor entry binds all heads together.
 CARNET_AUDIT_CHAINS = int(os.environ.get("CARNET_AUDIT_CHAINS", "8"))
+# Anchors are written on the way by each process (after this many entries or seconds, and at
+# once after a containment) and by the scheduler; each goes to the witness file outside the
+# database (beside the keyring, or CARNET_AUDIT_WITNESS). 0 leaves it to the scheduler.
+CARNET_AUDIT_ANCHOR_ENTRIES = int(os.environ.get("CARNET_AUDIT_ANCHOR_ENTRIES", "500"))
+CARNET_AUDIT_ANCHOR_SECONDS = int(os.environ.get("CARNET_AUDIT_ANCHOR_SECONDS", "120"))
+CARNET_AUDIT_WITNESS = os.environ.get("CARNET_AUDIT_WITNESS", "")
 
 # Data with a lifetime (carnet/patients/retention.py): French hospital records, Code de la santé
 # publique art. R1112-7: 20 years after the last stay or consultation, at least until the 28th
@@ -307,6 +327,45 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
+# OpenID Connect (SMART's openid fhirUser): id_tokens signed with an RSA key kept outside the
+# database, like the key-encryption key; its public half is published at /fhir/oauth/jwks/.
+CARNET_OIDC_KEY_FILE = os.environ.get("CARNET_OIDC_KEY_FILE", "")
+
+
+def _oidc_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def new_key() -> bytes:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    if CARNET_OIDC_KEY_FILE:
+        return Path(CARNET_OIDC_KEY_FILE).read_text()
+    if PRODUCTION:
+        raise ImproperlyConfigured("CARNET_OIDC_KEY_FILE (the id_token signing key) is required")
+    if ENV == "test":
+        return new_key().decode()
+    path = VAR_DIR / "keys" / "oidc-signing-key.pem"
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(new_key())
+    return path.read_text()
+
+
+OAUTH2_PROVIDER["OIDC_ENABLED"] = True
+OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = _oidc_key()
+OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"] = OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"]
+# Backend services authenticate with private_key_jwt; a shared secret only where the
+# installation allows it (always outside production, where it is opt-in).
+CARNET_SMART_CLIENT_SECRETS = (
+    os.environ.get("CARNET_SMART_CLIENT_SECRETS", "0" if PRODUCTION else "1") == "1"
+)
 # Model names, not secrets (ruff's S105 matches the word "TOKEN").
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
@@ -320,6 +379,34 @@ CARNET_FHIR_IPP_SYSTEM = os.environ.get("CARNET_FHIR_IPP_SYSTEM", "urn:carnet:ip
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Query strings carry search criteria (a NIR, a name): never written (carnet/api/logs.py).
+    "filters": {"no_query_strings": {"()": "carnet.api.logs.DropQueryStrings"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["no_query_strings"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["no_query_strings"],
+        },
+    },
+    "loggers": {
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["no_query_strings"],
+        },
+        **{
+            name: {"filters": ["no_query_strings"]}
+            for name in ("django.request", "carnet", "gunicorn.access", "gunicorn.error")
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("CARNET_LOG_LEVEL", "WARNING")},
 }

@@ -11,9 +11,10 @@ INTERFACES = {"web", "cli", "portal", "screen", "api"}
 DOMAINS = {"organisations", "staff", "patients", "scheduling", "clinical", "laboratory", "sharing"}
 # What each layer may import from Carnet itself.
 ALLOWED = {
-    "vault": {"vault"},
-    "audit": {"audit", "vault"},
-    "guard": {"guard", "audit", "vault"},
+    "metrics": {"metrics"},
+    "vault": {"vault", "metrics"},
+    "audit": {"audit", "vault", "metrics"},
+    "guard": {"guard", "audit", "vault", "metrics"},
 }
 FORBIDDEN_FOR_INTERFACES = (
     "carnet.patients.models",
@@ -77,6 +78,55 @@ def test_domains_never_import_interfaces():
         if name.split(".")[1] in INTERFACES
     ]
     assert wrong == []
+
+
+# The domains in their order: each imports only those before it, so none reaches back into a
+# domain built on top of it (a death cancels appointments through a hook scheduling registers).
+DOMAIN_ORDER = [
+    "organisations",
+    "staff",
+    "patients",
+    "scheduling",
+    "sharing",
+    "clinical",
+    "laboratory",
+]
+
+
+def _backward_imports(layer: str, names: set[str], where: str) -> list[str]:
+    rank = DOMAIN_ORDER.index(layer)
+    return [
+        f"{where} imports {name}"
+        for name in sorted(names)
+        if name.split(".")[1] in DOMAIN_ORDER and DOMAIN_ORDER.index(name.split(".")[1]) > rank
+    ]
+
+
+def test_domains_import_only_the_domains_below_them():
+    assert set(DOMAIN_ORDER) == DOMAINS
+    wrong = [
+        line
+        for layer, path in _modules()
+        if layer in DOMAINS
+        for line in _backward_imports(layer, _imports(path), str(path.relative_to(ROOT)))
+    ]
+    assert wrong == []
+
+
+def test_the_domain_order_check_sees_a_backward_import(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "def later():\n    from carnet.scheduling.services import change_state\n"
+        "from ..laboratory import models\n"
+    )
+    names = _imports(planted, package="carnet.patients")
+    assert _backward_imports("patients", names, "planted.py") == [
+        "planted.py imports carnet.laboratory",
+        "planted.py imports carnet.laboratory.models",
+        "planted.py imports carnet.scheduling.services",
+        "planted.py imports carnet.scheduling.services.change_state",
+    ]
+    assert _backward_imports("laboratory", names, "planted.py") == []
 
 
 def test_interfaces_never_touch_patient_models_or_sealing():

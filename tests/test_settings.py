@@ -27,7 +27,19 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def production(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    signing = tmp_path / "oidc.pem"
+    signing.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return {
+        "CARNET_OIDC_KEY_FILE": str(signing),
         "CARNET_ENV": "production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
         "DJANGO_ALLOWED_HOSTS": "carnet.example.fr",
@@ -47,6 +59,7 @@ def test_the_deployment_check_is_clean_in_production(production):
         ("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY is required"),
         ("CARNET_KEK", "CARNET_KEK_FILE (or CARNET_KEK) is required"),
         ("DJANGO_ALLOWED_HOSTS", "DJANGO_ALLOWED_HOSTS is required"),
+        ("CARNET_OIDC_KEY_FILE", "CARNET_OIDC_KEY_FILE (the id_token signing key) is required"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(production, missing, message):

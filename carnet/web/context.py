@@ -23,6 +23,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_export": role_may(actor.role, Capability.REQUEST_EXPORT),
         "can_book": role_may(actor.role, Capability.BOOK_APPOINTMENT),
         "can_view_clinical": role_may(actor.role, Capability.VIEW_CLINICAL),
+        "can_order_lab": role_may(actor.role, Capability.ORDER_LAB),
         "can_lab": role_may(actor.role, Capability.LAB_WORK),
         "can_merge": role_may(actor.role, Capability.MERGE_IDENTITIES),
         "can_share_outside": role_may(actor.role, Capability.SHARE_OUTSIDE),

@@ -1,7 +1,18 @@
 from django.urls import path
 
-from . import urls_clinical, urls_identity, urls_laboratory, urls_sharing
-from .views import accounts, auth, dashboard, desk, exports, guard_steps, patients, security
+from . import urls_clinical, urls_identity, urls_laboratory, urls_lists, urls_sharing
+from .views import (
+    accounts,
+    auth,
+    dashboard,
+    desk,
+    enrolment,
+    exports,
+    guard_steps,
+    health,
+    patients,
+    security,
+)
 
 app_name = "web"
 
@@ -10,8 +21,12 @@ urlpatterns = [
     path("login/", auth.login_view, name="login"),
     path("login/verify/", auth.verify_view, name="verify"),
     path("login/enrol/", auth.enrol_view, name="enrol"),
+    path("enrol/", enrolment.enrolment_page, name="enrolment"),
     path("logout/", auth.logout_view, name="logout"),
     path("language/", auth.language_view, name="language"),
+    path("health/live", health.live, name="health_live"),
+    path("health/ready", health.ready, name="health_ready"),
+    path("metrics", health.prometheus, name="metrics"),
     path("patients/", patients.search, name="patient_search"),
     path("patients/new/", patients.create, name="patient_create"),
     path("patients/<uuid:patient_id>/", patients.detail, name="patient_detail"),
@@ -26,6 +41,10 @@ urlpatterns = [
     path("desk/book/", desk.desk_book, name="desk_book"),
     path("desk/<uuid:appointment_id>/check-in/", desk.desk_check_in, name="desk_check_in"),
     path("desk/<uuid:appointment_id>/cancel/", desk.desk_cancel, name="desk_cancel"),
+    path("desk/<uuid:appointment_id>/details/", desk.desk_details, name="desk_details"),
+    path("desk/<uuid:appointment_id>/move/", desk.desk_move, name="desk_move"),
+    path("desk/next-free/", desk.desk_next_free, name="desk_next_free"),
+    path("desk/print/", desk.desk_print_day, name="desk_print_day"),
     path("desk/week/", desk.desk_week, name="desk_week"),
     path("desk/unit/", desk.desk_unit, name="desk_unit"),
     path("desk/queue/", desk.desk_queue, name="desk_queue"),
@@ -50,6 +69,7 @@ urlpatterns = [
     ),
     path("security/accounts/<int:user_id>/unlock/", security.unlock, name="security_unlock"),
     path("security/break-glass/<int:opening_id>/review/", security.review, name="security_review"),
+    path("security/changes/<int:change_id>/", security.change_detail, name="security_change"),
     path("security/changes/<int:change_id>/decide/", security.decide, name="security_decide"),
     path(
         "security/exports/<int:export_id>/decide/", security.decide_export, name="security_export"
@@ -73,4 +93,5 @@ urlpatterns += (
     + urls_laboratory.urlpatterns
     + urls_identity.urlpatterns
     + urls_sharing.urlpatterns
+    + urls_lists.urlpatterns
 )

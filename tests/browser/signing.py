@@ -9,6 +9,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from carnet.guard.policy import Role
+from carnet.staff import enrolment
 from carnet.staff.models import User
 
 from ..factories import UserFactory, practitioner_for
@@ -17,9 +18,12 @@ PASSWORD = "Un-mot-de-passe-assez-long"
 
 
 def staff_account(username: str, role: str, establishment, **names) -> User:
+    """An account as the installation's operator makes one: a known password, and the second
+    factor enrolled at first sign-in."""
     user = UserFactory(username=username, role=role, establishments=[establishment], **names)
     user.set_password(PASSWORD)
     user.save()
+    enrolment.issue_at_sign_in(user)
     if role == Role.PRACTITIONER:
         practitioner_for(user)
     return user
