@@ -7,14 +7,18 @@ import json
 import random
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 import carnet.clinical
 from carnet.audit.models import AuditEntry, AuditSubject
+from carnet.audit.selectors import recent_activity
 from carnet.cli import synthetic
 from carnet.cli.demo_clinical import ClinicalSeeder, actor_of
 from carnet.clinical.chart import open_chart
@@ -33,6 +37,7 @@ from carnet.staff.models import User
 
 from .clinical_helpers import load_medications
 
+PARIS_ZONE = ZoneInfo("Europe/Paris")
 GROUPS = ("A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-")
 ALL_CASES = (
     synthetic.CARDIOLOGY_CASES
@@ -171,6 +176,13 @@ def test_the_seeded_clinical_record(capsys):
     assert not Exposure.objects.exists()
     assert not Containment.objects.exists() and not Alert.objects.exists()
     assert not AuditEntry.objects.exclude(outcome="allowed").exists()
+    # The history is the demo's import, not the accounts' own acts: each account's dashboard
+    # starts its day at zero patients seen.
+    assert not AuditSubject.objects.filter(actor_id__isnull=False).exists()
+    assert AuditEntry.objects.filter(actor="import:dr.martin").exists()
+    start = timezone.now() - datetime.timedelta(hours=1)
+    for user in User.objects.exclude(role="patient"):
+        assert recent_activity(user.pk, start)["patients"] == 0, user.username
 
     # -- sealed: what a clinician wrote is nowhere in clear --------------------------------
     for model, field, plain in [
@@ -268,3 +280,57 @@ def test_the_clinical_record_is_reproducible_with_the_seed():
             pass
     assert outcomes[0] == outcomes[1]
     assert not Encounter.objects.exists()
+
+
+DEMO_MOMENTS = {
+    "a Sunday at 23:55": datetime.datetime(2027, 1, 3, 23, 55, tzinfo=PARIS_ZONE),
+    "the first of a month at 00:05": datetime.datetime(2027, 2, 1, 0, 5, tzinfo=PARIS_ZONE),
+    "just after spring forward": datetime.datetime(2027, 3, 28, 3, 5, tzinfo=PARIS_ZONE),
+    "the hour that happens twice": datetime.datetime(2027, 10, 31, 2, 5, fold=1, tzinfo=PARIS_ZONE),
+    "a weekday at lunch": datetime.datetime(2027, 1, 5, 12, 40, tzinfo=PARIS_ZONE),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("moment", DEMO_MOMENTS.values(), ids=DEMO_MOMENTS.keys())
+def test_the_demo_started_at_any_hour_shows_a_working_day(moment, capsys):
+    """Appointments still to come and a queue to call at the hospital's desk, recorded as the
+    system's import; started again, the demo does not check the same patients in twice."""
+    from carnet.guard.actors import Actor
+    from carnet.scheduling.models import AppointmentState, Ticket
+    from carnet.scheduling.queue import desk_queues
+
+    with time_machine.travel(moment, tick=True):
+        call_command("seed", patients=300, seed=3, no_progress=True, no_clinical=True)
+        call_command("demo", no_serve=True)
+        assert "patients checked in" in capsys.readouterr().out
+        now = timezone.now()
+        to_come = Appointment.objects.filter(
+            agenda__establishment__name="Hôpital Saint-Luc",
+            state__in=(AppointmentState.BOOKED, AppointmentState.CONFIRMED),
+            starts_at__gt=now,
+            starts_at__lt=now + datetime.timedelta(hours=4),
+        )
+        assert to_come.count() >= 3
+        secretary = User.objects.get(username="sec.moreau")
+        desk = Actor(
+            user_id=secretary.pk,
+            username=secretary.username,
+            role=secretary.role,
+            establishment_ids=frozenset(
+                secretary.memberships.values_list("establishment_id", flat=True)
+            ),
+        )
+        with transaction.atomic(), boundary(desk, "desk.queue"):
+            queues = desk_queues(actor=desk)
+        waiting = [line for queue in queues for line in queue.waiting]
+        assert len(waiting) >= 3
+        # The desk reads the names of the patients it is expecting (its window around them).
+        assert all(line.name for line in waiting)
+        assert not AuditEntry.objects.filter(
+            action="scheduling.import", actor_id__isnull=False
+        ).exists()
+        assert AuditEntry.objects.filter(actor="system:demo-day").exists()
+        tickets = Ticket.objects.count()
+        call_command("demo", no_serve=True)
+        assert Ticket.objects.count() == tickets

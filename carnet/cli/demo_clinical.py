@@ -36,7 +36,7 @@ from carnet.clinical.documents import add_document
 from carnet.clinical.encounters import admit, open_encounter
 from carnet.clinical.models import Encounter, EncounterKind, Note
 from carnet.clinical.notes import write_note
-from carnet.clinical.prescriptions import LineInput, medications, prescribe
+from carnet.clinical.prescriptions import LineInput, medications, prescribe, route_for
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import system_job
 from carnet.laboratory.models import LabOrderItem, LabTest, Priority
@@ -83,8 +83,12 @@ def actor_of(username: str) -> Actor:
 
 @contextmanager
 def acting(actor: Actor, action: str) -> Iterator[Actor]:
-    """One guarded unit of work as `actor`, with a request id of its own (one audit entry)."""
-    actor = dataclasses.replace(actor, request_id=f"demo-{uuid.uuid4().hex}")
+    """One guarded unit of work as `actor`, with a request id of its own (one audit entry),
+    recorded as the demo's import of that account's history: the account's own activity
+    starts at its first sign-in."""
+    actor = dataclasses.replace(
+        actor, request_id=f"demo-{uuid.uuid4().hex}", imported_as=f"import:{actor.username}"
+    )
     with system_job(actor, action):
         yield actor
 
@@ -171,6 +175,7 @@ class ClinicalSeeder:
         self.rooms = list(Room.objects.filter(unit=self.cardiology).order_by("pk"))
         self.tests = {t.code: t for t in LabTest.objects.filter(active=True)}
         self.medications = {(m.dci, m.strength): m.pk for m in medications()}
+        self.routes = {m.pk: route_for(m) for m in medications()}
         self.doctors = (
             (self.martin, content.CARDIOLOGY_CASES),
             (self.bernard, content.INTERNAL_CASES),
@@ -252,7 +257,18 @@ class ClinicalSeeder:
             medication = self.medications.get((rx.dci, rx.strength))
             if medication is None:
                 raise LookupError(f"{rx.dci} {rx.strength} is not in the medication list")
-            lines.append(LineInput(medication, rx.dosage, rx.days, rx.renewals))
+            dose, _space, frequency = rx.dosage.partition(" ")
+            dose2, _space, frequency = frequency.partition(" ")
+            lines.append(
+                LineInput(
+                    medication,
+                    f"{dose} {dose2}".strip(),
+                    rx.days,
+                    rx.renewals,
+                    route=self.routes[medication],
+                    frequency=frequency or rx.dosage,
+                )
+            )
         return lines
 
     def _note(self, me: Actor, patient: str, encounter: object, text: str, category="") -> None:
@@ -269,6 +285,9 @@ class ClinicalSeeder:
             encounter_id=encounter,
             lines=self._lines(keys),
             category=category,
+            # The demo's treatments are what a physician decided knowingly (aspirin with an
+            # anticoagulant after a stent...): the warnings are acknowledged, as in real life.
+            override_reason="Association décidée et surveillée (données de démonstration)",
         )
         self.summary.prescriptions += 1
 
@@ -442,7 +461,10 @@ class ClinicalSeeder:
                 return
             items = LabOrderItem.objects.filter(order_id=order.id).select_related("test")
             values = self._values(order)
-            entries = {item.pk: (values[item.test.code], "") for item in items}
+            # Computed tests (LDL, eGFR) are worked out by the laboratory, never typed.
+            entries = {
+                item.pk: (values[item.test.code], "") for item in items if not item.test.computed
+            }
             results = enter_results(actor=me, order_id=order.id, entries=entries)
         if stage == "validate":
             self.summary.results_awaiting += len(results)

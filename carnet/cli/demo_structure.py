@@ -9,12 +9,15 @@ from carnet.organisations.identifiers import with_luhn_key
 from carnet.organisations.models import Establishment, Group, Unit
 from carnet.organisations.services import create_establishment
 from carnet.scheduling.models import WaitingRoom
-from carnet.scheduling.setup import create_agenda
+from carnet.scheduling.setup import AROUND_THE_CLOCK, create_agenda
 from carnet.staff.models import Practitioner
 from carnet.staff.services import create_account
 
 DEMO_PATIENT_EMAIL = "patient@carnet.demo"
 DEMO_PASSWORD = "carnet-demo-2026"  # noqa: S105 - printed on purpose: demo accounts only
+# The hospital's emergency department sees patients at every hour: whenever the demo starts,
+# its desk has appointments to come and a queue to call (see demo_day.py).
+AROUND_THE_CLOCK_AGENDA = "Urgences — soins non programmés"
 
 ESTABLISHMENTS = [
     ("Hôpital Saint-Luc", "hospital", "Lyon", "6900001", "12 quai Claude-Bernard, 69007", {
@@ -113,7 +116,8 @@ def build_structure(
 
 
 def _agendas(establishments: list[Establishment]) -> None:
-    """One agenda per practitioner, a sampling desk at the laboratory, a waiting room each."""
+    """One agenda per practitioner, a sampling desk at the laboratory, the emergency
+    department's agenda open all day, a waiting room each."""
     for establishment in establishments:
         WaitingRoom.objects.create(
             establishment=establishment, name=f"Accueil — {establishment.name}"
@@ -131,3 +135,11 @@ def _agendas(establishments: list[Establishment]) -> None:
         name="Prélèvements",
         types=(("Prise de sang", 10, True),),
     )
+    agenda = create_agenda(
+        establishment=establishments[0],
+        name=AROUND_THE_CLOCK_AGENDA,
+        hours=AROUND_THE_CLOCK,
+        types=(("Consultation non programmée", 15, False),),
+    )
+    agenda.unit = Unit.objects.get(establishment=establishments[0], name="Urgences")
+    agenda.save(update_fields=["unit"])

@@ -18,6 +18,7 @@ from carnet.scheduling.online import demo_portal_patients
 from carnet.scheduling.queue import register_screen, revoke_screen
 
 from ...demo_clinical import CARDIOLOGY, admitted_hints
+from ...demo_day import prepare_day
 from ...demo_structure import ACCOUNTS, DEMO_PASSWORD, DEMO_PATIENT_EMAIL, ESTABLISHMENTS
 
 
@@ -38,11 +39,16 @@ class Command(BaseCommand):
             self.stdout.write("demo data already present (delete var/ to start over)")
         else:
             call_command("seed", patients=options["patients"], seed=options["seed"])
+        day = prepare_day(seed=options["seed"])
+        self.stdout.write(
+            f"demo day: {day.booked} appointments added to come, {day.checked_in} patients "
+            "checked in (the emergency department's desk)"
+        )
         self._print_sign_ins(options["addrport"])
         self._print_screen(options["addrport"])
         self._print_portal(options["addrport"])
         if not options["no_serve"]:
-            call_command("runserver", options["addrport"], use_reloader=False)
+            call_command("serve", bind=options["addrport"], workers=2)
 
     def _print_screen(self, addrport: str) -> None:
         """A fresh screen token each start (the previous demo screens are revoked): tokens are
