@@ -23,6 +23,7 @@ SMALL = [
     ("seed.py", ["--patients", "10000"]),
     ("audit_verify.py", ["--entries", "50000"]),
     ("exfiltration.py", ["--patients", "3000"]),
+    ("workday.py", ["--patients", "1500", "--days", "2"]),
     ("rotate.py", ["--keys", "20000"]),
     (
         "booking.py",

@@ -29,6 +29,7 @@ from carnet.clinical.chart import (
 )
 from carnet.clinical.models import EncounterKind
 from carnet.clinical.sensitivity import category_label
+from carnet.clinical.summary import Summary
 from carnet.guard.actors import actor_for_request
 from carnet.guard.http import public_view
 from carnet.guard.policy import Capability, role_may
@@ -230,6 +231,17 @@ def plain_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
         documents=tuple(_document_view(d) for d in documents),
         masked_categories=(),
         opened_categories=(),
+        # The bench seeds no allergy, problem or vital sign: the plain side shows the same
+        # empty summary (the guarded side still pays its queries).
+        summary=Summary(
+            allergies=(),
+            none_known=(),
+            problems=(),
+            history=(),
+            medications=(),
+            vitals=(),
+            trend="",
+        ),
     )
     actor = actor_for_request(request)
     assert actor is not None
@@ -249,6 +261,11 @@ def plain_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
         "can_add_document": may(Capability.ADD_DOCUMENT) and bool(chart.encounters),
         "can_open_sensitive": may(Capability.OPEN_SENSITIVE),
         "can_discharge": may(Capability.MANAGE_ENCOUNTERS),
+        "can_record_allergy": may(Capability.RECORD_ALLERGY),
+        "can_record_problem": may(Capability.RECORD_PROBLEM),
+        "can_record_vitals": may(Capability.RECORD_VITALS),
+        "summary": chart.summary,
+        "undoable": None,
         **chart_forms(actor, chart),
     }
     return render(request, "web/clinical/chart.html", context)
