@@ -2,8 +2,12 @@
 "corrected" status for a result corrected after validation, structured reference ranges, and a computed result whose
 conditions did not hold sent with its absent-data reason instead of a value."""
 
+import datetime
+
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 from fhir.resources.R4B.observation import Observation
 
 from carnet.laboratory.corrections import correct_result
@@ -103,3 +107,38 @@ def test_each_ordered_test_reads_as_a_service_request(establishment):
     one = parsed(API.get(f"/fhir/ServiceRequest/{found[HDL]['id']}", **bearer(token)))
     assert one == found[HDL]
     assert API.get("/fhir/ServiceRequest/999999", **bearer(token)).status_code == 404
+
+
+def test_laboratory_searches_sort_count_and_include_as_every_search_does(establishment):
+    lab = make_lab(establishment)
+    lab.done({K: "4.1"})
+    later = timezone.now() + datetime.timedelta(hours=2)
+    with time_machine.travel(later, tick=True):
+        lab.done({K: "4.6"})
+        token = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.rs")
+        for resource_type, date in (
+            ("Observation", "date"),
+            ("DiagnosticReport", "date"),
+            ("ServiceRequest", "authored"),
+        ):
+            field = "authoredOn" if date == "authored" else "effectiveDateTime"
+            query = {"patient": lab.patient, "_include": f"{resource_type}:patient"}
+            newest = parsed(
+                API.get(f"/fhir/{resource_type}", {**query, "_sort": f"-{date}"}, **bearer(token))
+            )
+            oldest = parsed(
+                API.get(f"/fhir/{resource_type}", {**query, "_sort": date}, **bearer(token))
+            )
+            matches = [e["resource"] for e in newest["entry"] if e["search"]["mode"] == "match"]
+            dates = [r[field] for r in matches]
+            assert len(dates) == 2 and dates[0] > dates[1], resource_type
+            assert newest["total"] == 2
+            assert [
+                e["resource"][field] for e in oldest["entry"] if e["search"]["mode"] == "match"
+            ] == (dates[::-1])
+            included = [e["resource"] for e in newest["entry"] if e["search"]["mode"] == "include"]
+            assert [(r["resourceType"], r["id"]) for r in included] == [("Patient", lab.patient)]
+            page = parsed(
+                API.get(f"/fhir/{resource_type}", {**query, "_count": 1}, **bearer(token))
+            )
+            assert page["total"] == 2 and any(link["relation"] == "next" for link in page["link"])

@@ -12,11 +12,22 @@ from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult
 from carnet.laboratory.selectors import patient_results
 from carnet.laboratory.values import UCUM, numeric
 
-from ..fhir import ApiError, Page, check_parameters, instant, searchset
+from ..fhir import ApiError, check_parameters, instant
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
-from .clinical import in_range, masked_issue, patient_of
+from ..search import searchset_of
+from .clinical import _PAGING, in_range, masked_issue, patient_of, subject
 
 LOINC = "http://loinc.org"
+
+
+def _effective(resource: dict[str, Any]) -> str:
+    return resource.get("effectiveDateTime", "")
+
+
+def _authored(resource: dict[str, Any]) -> str:
+    return resource.get("authoredOn", "")
+
+
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"  # 108252007: laboratory procedure
@@ -99,18 +110,7 @@ def search(call: Call) -> Result:
     if category != "laboratory":
         raise ApiError(400, "not-supported", "category: Carnet serves laboratory results only.")
     found, labels = _observations(call, patient)
-    page = Page.of(call.params)
-    chunk, more = page.window(found)
-    bundle = searchset(
-        base=call.base,
-        resource_type="Observation",
-        params=call.params,
-        resources=chunk,
-        page=page,
-        more=more,
-        outcome_issue=masked_issue(labels),
-    )
-    return 200, bundle, {}
+    return searchset_of(call, "Observation", found, issues=[masked_issue(labels)])
 
 
 def read(call: Call) -> Result:
@@ -150,14 +150,18 @@ register(
             "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search),
         },
         search=(
-            SearchParameter("patient", "reference", "Patient/<id> (required)."),
+            SearchParameter(
+                "patient", "reference", "Patient/<id> (required).", target="Patient", clear=True
+            ),
             SearchParameter("code", "token", "LOINC code (`http://loinc.org|<code>`)."),
-            SearchParameter("date", "date", "When sampled (ge/lt...)."),
+            SearchParameter(
+                "date", "date", "When sampled (ge/lt...).", clear=True, sort=_effective
+            ),
             SearchParameter("category", "token", "laboratory (the only category served)."),
-            SearchParameter("_count", "number", "Page size (at most 50)."),
-            SearchParameter("_offset", "number", "Where the page starts."),
+            *_PAGING,
         ),
         patient_compartment=True,
+        includes={"patient": subject, "subject": subject},
     )
 )
 
@@ -207,18 +211,8 @@ def search_reports(call: Call) -> Result:
         for report in lab.reports
         if _whole(report) and in_range(report.when, call, "date")
     ]
-    page = Page.of(call.params)
-    chunk, more = page.window(found)
-    bundle = searchset(
-        base=call.base,
-        resource_type="DiagnosticReport",
-        params=call.params,
-        resources=chunk,
-        page=page,
-        more=more,
-        outcome_issue=masked_issue([label for _, label in lab.masked_categories]),
-    )
-    return 200, bundle, {}
+    labels = [label for _, label in lab.masked_categories]
+    return searchset_of(call, "DiagnosticReport", found, issues=[masked_issue(labels)])
 
 
 def read_report(call: Call) -> Result:
@@ -252,12 +246,16 @@ register(
             "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search_reports),
         },
         search=(
-            SearchParameter("patient", "reference", "Patient/<id> (required)."),
-            SearchParameter("date", "date", "When sampled (ge/lt...)."),
-            SearchParameter("_count", "number", "Page size (at most 50)."),
-            SearchParameter("_offset", "number", "Where the page starts."),
+            SearchParameter(
+                "patient", "reference", "Patient/<id> (required).", target="Patient", clear=True
+            ),
+            SearchParameter(
+                "date", "date", "When sampled (ge/lt...).", clear=True, sort=_effective
+            ),
+            *_PAGING,
         ),
         patient_compartment=True,
+        includes={"patient": subject, "subject": subject},
     )
 )
 
@@ -301,18 +299,8 @@ def search_requests(call: Call) -> Result:
         if _whole(report) and in_range(report.ordered_at, call, "authored")
         for resource in _requests(report, patient)
     ]
-    page = Page.of(call.params)
-    chunk, more = page.window(found)
-    bundle = searchset(
-        base=call.base,
-        resource_type="ServiceRequest",
-        params=call.params,
-        resources=chunk,
-        page=page,
-        more=more,
-        outcome_issue=masked_issue([label for _, label in lab.masked_categories]),
-    )
-    return 200, bundle, {}
+    labels = [label for _, label in lab.masked_categories]
+    return searchset_of(call, "ServiceRequest", found, issues=[masked_issue(labels)])
 
 
 def read_request(call: Call) -> Result:
@@ -350,11 +338,15 @@ register(
             "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search_requests),
         },
         search=(
-            SearchParameter("patient", "reference", "Patient/<id> (required)."),
-            SearchParameter("authored", "date", "When ordered (ge/lt...)."),
-            SearchParameter("_count", "number", "Page size (at most 50)."),
-            SearchParameter("_offset", "number", "Where the page starts."),
+            SearchParameter(
+                "patient", "reference", "Patient/<id> (required).", target="Patient", clear=True
+            ),
+            SearchParameter(
+                "authored", "date", "When ordered (ge/lt...).", clear=True, sort=_authored
+            ),
+            *_PAGING,
         ),
         patient_compartment=True,
+        includes={"patient": subject, "subject": subject},
     )
 )
