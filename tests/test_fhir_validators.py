@@ -54,7 +54,12 @@ def _medplum(resources: list[dict]) -> list[dict]:
 
 
 def _allergy_and_problem(author, patient_id) -> None:
-    from carnet.clinical.record import record_allergy, record_problem
+    from carnet.clinical.record import (
+        record_allergy,
+        record_problem,
+        record_reported_medication,
+        record_vitals,
+    )
 
     as_actor(
         author,
@@ -73,6 +78,22 @@ def _allergy_and_problem(author, patient_id) -> None:
         author,
         "tests.problem",
         lambda actor: record_problem(actor=actor, patient_id=patient_id, code="I10", onset="2019"),
+    )
+    as_actor(
+        author,
+        "tests.vitals",
+        lambda actor: record_vitals(
+            actor=actor,
+            patient_id=patient_id,
+            values={"systolic": "128", "diastolic": "79", "spo2": "97", "pain": "3"},
+        ),
+    )
+    as_actor(
+        author,
+        "tests.reported",
+        lambda actor: record_reported_medication(
+            actor=actor, patient_id=patient_id, name="Magnésium", dosage="1 gélule le soir"
+        ),
     )
 
 
@@ -144,6 +165,7 @@ def test_every_resource_type_passes_two_validators(record, establishment):  # no
         "Coverage",
         "AllergyIntolerance",
         "Condition",
+        "MedicationStatement",
     ):
         get(f"/fhir/{kind}", {"patient": patient, "_include": f"{kind}:patient"})
     documents = [r for r in corpus if r["resourceType"] == "DocumentReference"]

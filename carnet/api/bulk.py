@@ -53,7 +53,8 @@ def _chart(build: Callable) -> Exporter:
 
 
 def _observations(call: Call, patient_id: str) -> list[dict[str, Any]]:
-    return laboratory._observations(call, patient_id)[0]
+    results = laboratory._observations(call, patient_id)[0]
+    return results + record.vital_signs(call, patient_id, set())
 
 
 register_exporter("Patient", _patient)
@@ -65,6 +66,7 @@ register_exporter("DocumentReference", _chart(clinical._documents))
 register_exporter("Observation", _observations)
 register_exporter("AllergyIntolerance", _chart(record._allergies))
 register_exporter("Condition", _chart(record._conditions))
+register_exporter("MedicationStatement", _chart(record._medications))
 
 
 def _changed_since(resource: dict[str, Any], since: datetime.datetime | None) -> bool:

@@ -69,6 +69,10 @@ class CurrentMedication:
     masked: bool
     # Reported by the patient (not prescribed here): the row to end when they stop it.
     reported_id: str = ""
+    # Prescribed here: the prescription line it comes from.
+    line_id: str = ""
+    # Since when: the prescription signed, or the patient's report recorded.
+    since: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,8 @@ def current_medications(patient: Patient, sees: Sees) -> tuple[CurrentMedication
                 if prescription.category
                 else "",
                 masked=not visible,
+                line_id=str(line.pk),
+                since=prescription.created_at,
             )
         )
     for reported in reported_medications(patient):
@@ -184,6 +190,7 @@ def current_medications(patient: Patient, sees: Sees) -> tuple[CurrentMedication
                 category_label=category_label(reported.category) if reported.category else "",
                 masked=not visible,
                 reported_id=str(reported.pk),
+                since=reported.recorded_at,
             )
         )
     return tuple(out)

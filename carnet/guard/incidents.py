@@ -59,6 +59,14 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
     "patients.": NAME_FIELDS,
     "identity.": (*SEARCH_FIELDS, "nir"),
     "clinical.": CHART_FIELDS,
+    # FHIR Observation: laboratory results and the chart's vital signs.
+    "clinical.observation": (
+        *NAME_FIELDS,
+        "sex",
+        "birth_date",
+        "laboratory_results",
+        "vital_signs",
+    ),
     "clinical.document.view": (*CHART_FIELDS, "document_content"),
     "clinical.sensitive.open": (*CHART_FIELDS, "sensitive_category_items"),
     "lab.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),

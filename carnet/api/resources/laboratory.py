@@ -16,6 +16,7 @@ from ..fhir import ApiError, check_parameters, instant
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
 from ..search import searchset_of
 from .clinical import _PAGING, in_range, masked_issue, patient_of, subject
+from .record import read_vital, vital_signs
 
 LOINC = "http://loinc.org"
 
@@ -89,7 +90,7 @@ def observation(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
 
 def _observations(call: Call, patient: str) -> tuple[list[dict], list[str]]:
     lab = patient_results(actor=call.actor, patient_id=patient)
-    codes = {c.rpartition("|")[2] for c in ",".join(call.params.getlist("code")).split(",") if c}
+    codes = _codes(call)
     found = []
     for report in lab.reports:
         if not in_range(report.when, call, "date"):
@@ -103,17 +104,37 @@ def _observations(call: Call, patient: str) -> tuple[list[dict], list[str]]:
     return found, [label for _, label in lab.masked_categories]
 
 
+CATEGORIES = ("laboratory", "vital-signs")
+
+
 def search(call: Call) -> Result:
+    """Laboratory results, vital signs, or both when no category is asked."""
     check_parameters(call.params, ["patient", "code", "date", "category", "_count", "_offset"])
-    category = call.params.get("category", "laboratory").rpartition("|")[2]
+    asked = {c.rpartition("|")[2] for c in ",".join(call.params.getlist("category")).split(",")}
+    asked.discard("")
     patient = patient_of(call)
-    if category != "laboratory":
-        raise ApiError(400, "not-supported", "category: Carnet serves laboratory results only.")
-    found, labels = _observations(call, patient)
+    if asked - set(CATEGORIES):
+        raise ApiError(
+            400,
+            "not-supported",
+            "category: Carnet serves laboratory results and vital signs only.",
+        )
+    found: list[dict] = []
+    labels: list[str] = []
+    if not asked or "laboratory" in asked:
+        found, labels = _observations(call, patient)
+    if not asked or "vital-signs" in asked:
+        found += vital_signs(call, patient, _codes(call))
     return searchset_of(call, "Observation", found, issues=[masked_issue(labels)])
 
 
+def _codes(call: Call) -> set[str]:
+    return {c.rpartition("|")[2] for c in ",".join(call.params.getlist("code")).split(",") if c}
+
+
 def read(call: Call) -> Result:
+    if call.resource_id.startswith("vs-"):
+        return read_vital(call)
     owner = None
     if call.resource_id.isdigit():
         owner = LabResult.objects.filter(pk=int(call.resource_id)).values_list(
@@ -142,12 +163,13 @@ register(
     ResourceDefinition(
         type="Observation",
         documentation=(
-            "Validated laboratory results with their LOINC code; results of a sensitive "
-            "category only for whom the laboratory domain shows them."
+            "Validated laboratory results with their LOINC code (results of a sensitive "
+            "category only for whom the laboratory domain shows them), and the vital signs of "
+            "the chart's last sets (LOINC, UCUM), category vital-signs."
         ),
         interactions={
-            "read": Interaction("laboratory.results", Capability.VIEW_CLINICAL, read),
-            "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search),
+            "read": Interaction("clinical.observation", Capability.VIEW_CLINICAL, read),
+            "search": Interaction("clinical.observation", Capability.VIEW_CLINICAL, search),
         },
         search=(
             SearchParameter(
@@ -155,9 +177,14 @@ register(
             ),
             SearchParameter("code", "token", "LOINC code (`http://loinc.org|<code>`)."),
             SearchParameter(
-                "date", "date", "When sampled (ge/lt...).", clear=True, sort=_effective
+                "date", "date", "When sampled or measured (ge/lt...).", clear=True, sort=_effective
             ),
-            SearchParameter("category", "token", "laboratory (the only category served)."),
+            SearchParameter(
+                "category",
+                "token",
+                "laboratory or vital-signs (both when not given).",
+                clear=True,
+            ),
             *_PAGING,
         ),
         patient_compartment=True,
