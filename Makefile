@@ -6,7 +6,7 @@ PATIENTS ?= 2000
 # Test processes (pytest-xdist): one per core by default.
 WORKERS ?= auto
 
-.PHONY: demo install lock test test-tools test-sqlite test-postgres lint audit-deps bench messages clean-demo
+.PHONY: demo install lock fonts test test-tools test-sqlite test-postgres lint audit-deps bench messages clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,19 @@ lock:
 
 install: $(VENV)/.installed
 
-demo: install
+# PDFs (prescriptions, the demo's documents) are written with Debian's DejaVu fonts.
+FONTS ?= /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+fonts:
+	@[ -f "$(FONTS)" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null; } \
+		|| { echo "Carnet's PDFs need Debian's DejaVu fonts at $(FONTS): sudo apt-get install fonts-dejavu-core"; exit 1; }
+
+demo: install fonts
 	$(BIN)/python manage.py demo --patients $(PATIENTS)
 
 CHROMIUM ?= /usr/bin/chromium
 
-test: install test-tools
+test: install fonts test-tools
 	$(BIN)/python -m pytest -n $(WORKERS)
 
 # What the tests need beyond Python: the npm FHIR client (pinned by its package-lock.json) and

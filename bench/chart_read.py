@@ -232,31 +232,10 @@ _SENTENCES = (
 
 
 def _pdf(text: str) -> bytes:
-    """A small one-page PDF (objects, cross-reference table, trailer), as a scanner makes."""
-    lines = " ".join(f"({text} - ligne {n}) Tj T*" for n in range(40))
-    content = f"BT /F1 11 Tf 14 TL 56 780 Td {lines} ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    """A one-page document of 40 lines, written as Carnet writes its PDFs."""
+    from carnet.printing.pdf import simple
+
+    return simple(text, [f"{text} - ligne {n}" for n in range(40)])
 
 
 def _actor(user: Any) -> Any:

@@ -12,6 +12,7 @@ DOMAINS = {"organisations", "staff", "patients", "scheduling", "clinical", "labo
 # What each layer may import from Carnet itself.
 ALLOWED = {
     "metrics": {"metrics"},
+    "printing": {"printing"},
     "vault": {"vault", "metrics"},
     "audit": {"audit", "vault", "metrics"},
     "guard": {"guard", "audit", "vault", "metrics"},

@@ -32,6 +32,7 @@ from carnet.laboratory.models import LabOrder, LabResult
 from carnet.laboratory.selectors import patient_results
 from carnet.patients.models import ComplementaryCoverage, MandatoryCoverage, Patient
 from carnet.patients.record_forms import ComplementaryCoverageForm, MandatoryCoverageForm
+from carnet.printing import pdf
 from carnet.scheduling.models import Appointment
 from carnet.staff.models import User
 
@@ -104,7 +105,7 @@ def test_laboratory_values_hold_together_within_a_panel(flavour):
 
 
 def test_the_documents_and_cards_pass_the_checks_of_a_real_upload():
-    content = synthetic.pdf("Échographie (contrôle)", ["Fraction d'éjection à 60 %", ""])
+    content = pdf.simple("Échographie (contrôle)", ["Fraction d'éjection à 60 %", ""])
     assert sniff(content) == "application/pdf"
     rng = random.Random(3)
     today = datetime.date(2026, 3, 1)

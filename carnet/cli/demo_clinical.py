@@ -50,6 +50,7 @@ from carnet.organisations.models import Establishment, EstablishmentKind, Room, 
 from carnet.patients.insurance import record_complementary_coverage, record_mandatory_coverage
 from carnet.patients.record_forms import ComplementaryCoverageForm, MandatoryCoverageForm
 from carnet.patients.selectors import open_identity
+from carnet.printing import pdf
 from carnet.scheduling.models import Appointment, AppointmentState
 from carnet.staff.models import Membership, User
 
@@ -298,7 +299,7 @@ class ClinicalSeeder:
             patient_id=patient,
             encounter_id=encounter,
             title=title,
-            content=content.pdf(title, [f"Le {self.today:%d/%m/%Y}", "", *lines]),
+            content=pdf.simple(title, [f"Le {self.today:%d/%m/%Y}", "", *lines]),
             category=category,
         )
         self.summary.documents += 1

@@ -686,42 +686,6 @@ def panel_values(
     return values
 
 
-def pdf(title: str, lines: list[str] | tuple[str, ...]) -> bytes:
-    """A one-page A4 PDF that real readers open (objects, cross-reference table, trailer),
-    Helvetica in WinAnsi so that French accents show, and no active content of any kind."""
-
-    def text(value: str) -> bytes:
-        escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        return escaped.encode("cp1252", errors="replace")
-
-    body = [b"BT /F1 16 Tf 56 780 Td (" + text(title) + b") Tj ET"]
-    for number, line in enumerate(lines):
-        body.append(b"BT /F1 11 Tf 56 %d Td (" % (748 - 16 * number) + text(line) + b") Tj ET")
-    content = b"\n".join(body)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
 MUTUELLES = [
     ("MGEN", "77567227"),
     ("Harmonie Mutuelle", "75450318"),

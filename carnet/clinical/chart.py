@@ -16,6 +16,7 @@ from carnet.patients.selectors import parse_patient_id
 
 from .access import closed_because, readable_patient
 from .models import Document, Encounter, EncounterKind, Note, Prescription, SensitiveCategory
+from .printouts import verification_code
 from .sensitivity import category_label, may_see, open_categories
 from .summary import Summary, build_summary, dosage_text
 
@@ -299,6 +300,8 @@ class PrescriptionSheet:
     birth_date: datetime.date
     lines: tuple[LineView, ...]
     notes: str
+    # The printout's verification code (clinical/printouts.py); empty when masked.
+    code: str = ""
 
 
 def prescription_sheet(
@@ -339,4 +342,5 @@ def prescription_sheet(
         birth_date=card.birth_date,
         lines=view.lines,
         notes=view.notes,
+        code="" if view.masked else verification_code(prescription),
     )

@@ -35,6 +35,11 @@ urlpatterns: list = [
         prescriptions.prescription_print,
         name="chart_prescription",
     ),
+    path(
+        f"{_CHART}prescriptions/<uuid:prescription_id>/pdf/",
+        prescriptions.prescription_document,
+        name="chart_prescription_pdf",
+    ),
     path(f"{_CHART}allergies/", record.allergy_add, name="chart_allergy_add"),
     path(f"{_CHART}allergies/<uuid:allergy_id>/end/", record.allergy_end, name="chart_allergy_end"),
     path(f"{_CHART}problems/", record.problem_add, name="chart_problem_add"),

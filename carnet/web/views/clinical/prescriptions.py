@@ -17,10 +17,12 @@ from carnet.clinical.prescriptions import (
     prescribe,
     route_for,
 )
+from carnet.clinical.printouts import prescription_pdf
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 
 from ..common import add_domain_errors, signed_in_actor
+from .documents import DOCUMENT_POLICY
 from .forms import LineFormSet, PrescriptionForm
 
 
@@ -95,5 +97,30 @@ def prescription_print(request: HttpRequest, patient_id: str, prescription_id: s
     return render(
         request,
         "web/clinical/prescription_print.html",
-        {"sheet": sheet, "printed_at": timezone.localtime()},
+        {
+            "sheet": sheet,
+            "printed_at": timezone.localtime(),
+            "code": sheet.code,
+        },
     )
+
+
+@staff_view("clinical.prescription.view", Capability.VIEW_CLINICAL)
+def prescription_document(
+    request: HttpRequest, patient_id: str, prescription_id: str
+) -> HttpResponse:
+    """The prescription as a PDF: a masked one answers with its page (open it first)."""
+    sheet = prescription_sheet(
+        actor=signed_in_actor(request), patient_id=patient_id, prescription_id=prescription_id
+    )
+    if sheet.masked:
+        return redirect("web:chart_prescription", patient_id, prescription_id)
+    content = prescription_pdf(sheet, printed_at=timezone.now())
+    response = HttpResponse(content, content_type="application/pdf")
+    # A neutral name: the patient's name would end in download folders.
+    day = timezone.localtime(sheet.created_at)
+    response["Content-Disposition"] = f'inline; filename="ordonnance-{day:%Y-%m-%d}.pdf"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = DOCUMENT_POLICY
+    response["Cache-Control"] = "no-store"
+    return response

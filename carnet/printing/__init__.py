@@ -1,0 +1,1 @@
+"""The one way Carnet writes a PDF (carnet/printing/pdf.py)."""
