@@ -4,12 +4,16 @@ without clinical reading (secretary, administrator, security officer, laboratory
 get 403 on every clinical page; a nurse has a chart while the patient is admitted in her
 unit, and after discharge only what the guard allows outside relationships (counted)."""
 
+import datetime
 import uuid
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from carnet.audit.models import AuditEntry
+from carnet.clinical.encounters import UNIT_AFTER_DISCHARGE
 from carnet.clinical.models import Document, Note, Prescription
 from carnet.clinical.notes import write_note
 from carnet.clinical.prescriptions import LineInput, prescribe
@@ -209,12 +213,22 @@ def test_a_nurse_has_the_chart_while_the_patient_is_admitted_in_her_unit(
     assert waiting.status_code == 403 and not _leaks(waiting)
 
     client_of(doctor).post(reverse("web:chart_discharge", args=[patient, stay.pk]), DISCHARGE)
-    after = client_of(nurse).get(chart)
-    # The admission no longer opens it (what an approved account may still read outside its
-    # care is counted: see the next test).
-    assert not AuditEntry.objects.filter(
-        request_id=after["X-Request-ID"], patients__endswith=":admission"
-    ).exists()
+    # The unit finishes its notes for a stated time after the discharge...
+    finishing = client_of(nurse).get(chart)
+    assert AuditEntry.objects.get(request_id=finishing["X-Request-ID"]).patients.endswith(
+        ":admission"
+    )
+    # ...then the admission no longer opens it (what an approved account may still read
+    # outside its care is counted: see the next test).
+    with time_machine.travel(_after_the_unit_window()):
+        after = client_of(nurse).get(chart)
+        assert not AuditEntry.objects.filter(
+            request_id=after["X-Request-ID"], patients__endswith=":admission"
+        ).exists()
+
+
+def _after_the_unit_window():
+    return timezone.now() + UNIT_AFTER_DISCHARGE + datetime.timedelta(minutes=1)
 
 
 def test_after_discharge_an_approved_nurse_reads_only_as_counted_exposure(
@@ -227,9 +241,12 @@ def test_after_discharge_an_approved_nurse_reads_only_as_counted_exposure(
     assert not Exposure.objects.filter(user=nurse).exists()
     assert AuditEntry.objects.get(request_id=during["X-Request-ID"]).patients.endswith(":admission")
     client_of(doctor).post(reverse("web:chart_discharge", args=[patient, stay.pk]), DISCHARGE)
-    after = client_of(nurse).get(chart)
-    assert AuditEntry.objects.get(request_id=after["X-Request-ID"]).patients.endswith(":outside")
-    assert Exposure.objects.filter(user=nurse, patient_id=patient).exists()
+    assert not Exposure.objects.filter(user=nurse).exists()
+    with time_machine.travel(_after_the_unit_window()):
+        after = client_of(nurse).get(chart)
+        entry = AuditEntry.objects.get(request_id=after["X-Request-ID"])
+        assert entry.patients.endswith(":outside")
+        assert Exposure.objects.filter(user=nurse, patient_id=patient).exists()
 
 
 def test_nurses_write_notes_and_documents_but_never_prescribe(

@@ -1,5 +1,6 @@
 """Discharge as an act: a moment (between the admission and now, within a day), a
-destination, a confirmation on the page; the unit loses the chart at once; a practitioner
+destination, a confirmation on the page; the unit keeps the chart a stated time to finish its
+notes, then loses it; a practitioner
 undoes it within the window with a reason (kept sealed, audited) and the unit has the chart
 again; a nurse, a late undo or a reasonless one are refused."""
 
@@ -12,9 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from carnet.audit.models import AuditEntry
-from carnet.clinical.encounters import UNDO_WINDOW, discharge, undo_discharge
+from carnet.clinical.encounters import (
+    UNDO_WINDOW,
+    UNIT_AFTER_DISCHARGE,
+    discharge,
+    undo_discharge,
+)
 from carnet.clinical.models import DischargeUndone, Encounter
-from carnet.guard.models import RelationshipKind
+from carnet.guard.models import CareRelationship, RelationshipKind
 from carnet.guard.policy import Role
 from carnet.guard.relationships import kinds_for
 from carnet.vault.scope import admit, opening_scope
@@ -96,7 +102,9 @@ def test_a_practitioner_undoes_it_with_a_reason_and_the_unit_reads_again(
 ):
     nurse = member(Role.NURSE, establishment, unit)
     _discharge(doctor, patient, stay)
-    assert kinds_for(actor_of(nurse), [patient]) == {}
+    later = timezone.now() + UNIT_AFTER_DISCHARGE + datetime.timedelta(minutes=1)
+    with time_machine.travel(later):
+        assert kinds_for(actor_of(nurse), [patient]) == {}
     body = client_of(doctor).get(reverse("web:chart", args=[patient])).content.decode()
     assert reverse("web:chart_discharge_undo", args=[patient, stay.pk]) in body
     with pytest.raises(ValidationError):
@@ -105,6 +113,16 @@ def test_a_practitioner_undoes_it_with_a_reason_and_the_unit_reads_again(
     again = Encounter.objects.get(pk=stay.pk)
     assert again.discharged_at is None and again.is_current_admission
     assert kinds_for(actor_of(nurse), [patient]) == {patient: RelationshipKind.ADMISSION}
+    # The stay is current again: the unit reads past the end of the discharge's window too,
+    # through one admission relationship, not two.
+    with time_machine.travel(later):
+        assert kinds_for(actor_of(nurse), [patient]) == {patient: RelationshipKind.ADMISSION}
+    assert (
+        CareRelationship.objects.filter(
+            kind=RelationshipKind.ADMISSION, unit_id=unit.pk, ends_at__isnull=True
+        ).count()
+        == 1
+    )
     undone = DischargeUndone.objects.get()
     assert REASON.encode() not in bytes(undone.reason_sealed)
     with opening_scope():

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from carnet.clinical.encounters import FOLLOW_UP, admit, discharge
+from carnet.clinical.encounters import FOLLOW_UP, UNIT_AFTER_DISCHARGE, admit, discharge
 from carnet.clinical.models import Encounter
 from carnet.guard.models import CareRelationship, RelationshipKind
 from carnet.guard.policy import Role
@@ -54,7 +54,11 @@ def test_an_admission_opens_the_unit_until_discharge(doctor, establishment, pati
             actor=actor, patient_id=patient, encounter_id=stay.pk, destination="home"
         ),
     )
-    assert kinds_for(actor_of(nurse), [patient]) == {}
+    # The unit finishes its notes for a stated time, then loses the chart.
+    assert kinds_for(actor_of(nurse), [patient]) == {patient: RelationshipKind.ADMISSION}
+    later = timezone.now() + UNIT_AFTER_DISCHARGE + datetime.timedelta(minutes=1)
+    with time_machine.travel(later):
+        assert kinds_for(actor_of(nurse), [patient]) == {}
     assert Encounter.objects.get(pk=stay.pk).discharged_at is not None
     with pytest.raises(ValidationError):
         as_actor(

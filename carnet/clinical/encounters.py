@@ -29,6 +29,9 @@ from .models import DischargeDestination, DischargeUndone, Encounter, EncounterK
 FOLLOW_UP = datetime.timedelta(days=30)
 # A discharge recorded by mistake (wrong patient, stay prolonged) is undone within this window.
 UNDO_WINDOW = datetime.timedelta(hours=2)
+# After a discharge the unit keeps the chart this long, to finish its notes and hand over
+# (the census no longer lists the patient); then it loses it.
+UNIT_AFTER_DISCHARGE = datetime.timedelta(hours=8)
 MIN_UNDO_REASON = 10
 # A discharge is recorded at most this long after the patient left, and a browser's clock a
 # little ahead is not an error.
@@ -211,8 +214,9 @@ def discharge(
     at: datetime.datetime | None = None,
 ) -> Encounter:
     """Ends a current admission, at a stated moment (now, or earlier within a day, never
-    before the admission) and to a destination: the unit no longer opens the chart; the
-    practitioner in charge keeps a month of follow-up. Allowed after a death (it ends the
+    before the admission) and to a destination: the unit keeps the chart UNIT_AFTER_DISCHARGE
+    to finish its notes, then no longer opens it; the practitioner in charge keeps a month of
+    follow-up. Allowed after a death (it ends the
     stay). A practitioner may undo it for a short while (`undo_discharge`)."""
     with transaction.atomic():
         patient = readable_patient(actor, Capability.MANAGE_ENCOUNTERS, patient_id)
@@ -244,6 +248,14 @@ def discharge(
         )
         source = _source(encounter)
         end(patient_id=patient.id, kind=RelationshipKind.ADMISSION, source=source)
+        relate(
+            patient_id=patient.id,
+            kind=RelationshipKind.ADMISSION,
+            unit_id=encounter.unit_id,
+            source=source,
+            starts_at=now,
+            ends_at=now + UNIT_AFTER_DISCHARGE,
+        )
         if encounter.practitioner_id:
             end(patient_id=patient.id, kind=RelationshipKind.ENCOUNTER, source=source)
             relate(
@@ -313,6 +325,7 @@ def undo_discharge(
             ]
         )
         source = _source(encounter)
+        end(patient_id=patient.id, kind=RelationshipKind.ADMISSION, source=source)
         relate(
             patient_id=patient.id,
             kind=RelationshipKind.ADMISSION,

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from carnet.clinical.encounters import UNIT_AFTER_DISCHARGE
 from carnet.clinical.sensitivity import SensitiveCategory
 
 _NONE = [("", _("Not sensitive"))]
@@ -265,7 +267,13 @@ class DischargeForm(forms.Form):
     )
     destination = forms.ChoiceField(label=_("Destination"))
     confirm = forms.BooleanField(
-        label=_("I confirm the discharge: the unit will no longer open this chart."),
+        label=format_lazy(
+            _(
+                "I confirm the discharge: the unit keeps this chart {hours} hours to finish its "
+                "notes, then no longer opens it."
+            ),
+            hours=int(UNIT_AFTER_DISCHARGE.total_seconds() // 3600),
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
