@@ -44,6 +44,9 @@ from bench._common import (  # noqa: E402
 CALLS = 80
 PEAK = 20
 NEW, MISSPELLED, ELSEWHERE = 0.30, 0.10, 0.15
+# How far the desk looks for a free slot before giving up (a specialist's agenda may be full
+# for months; beyond this the caller is put on a waiting list, which the day does not play).
+HORIZON_WEEKS = 26
 STEP_UP_PAGE = 'id="step-up"'
 
 
@@ -232,15 +235,19 @@ class Slots:
 
         choices = [consultation] if consultation else rng.sample(self.types, len(self.types))
         for kind in choices:
-            offset = rng.randrange(1, 15)
-            for slot in free_slots(
-                consultation_type=kind,
-                first_day=self.first_day + datetime.timedelta(days=offset),
-                days=14,
-            ):
-                if (kind.agenda_id, slot.starts_at) not in self.taken:
-                    self.taken.add((kind.agenda_id, slot.starts_at))
-                    return kind, slot.starts_at
+            # The caller's wish (one to two weeks out), then, as the desk's "next free slot"
+            # does, the first free time after it however far: a full fortnight is no reason
+            # to send a patient away.
+            wished = self.first_day + datetime.timedelta(days=rng.randrange(1, 15))
+            for weeks in range(0, HORIZON_WEEKS, 2):
+                for slot in free_slots(
+                    consultation_type=kind,
+                    first_day=wished + datetime.timedelta(weeks=weeks),
+                    days=14,
+                ):
+                    if (kind.agenda_id, slot.starts_at) not in self.taken:
+                        self.taken.add((kind.agenda_id, slot.starts_at))
+                        return kind, slot.starts_at
         return None, None
 
 
