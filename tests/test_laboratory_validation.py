@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -139,13 +140,29 @@ def test_a_validator_sends_a_result_back_with_a_reason(lab):
     assert order.status == OrderStatus.DONE
 
 
-def test_a_critical_value_alerts_the_prescriber_who_acknowledges_it(lab):
+def _with_address(user):
+    user.email = "dr.prescrit@example.fr"
+    user.save(update_fields=["email"])
+    mail.outbox.clear()
+
+
+def test_a_critical_value_alerts_the_prescriber_who_acknowledges_it(
+    lab, django_capture_on_commit_callbacks
+):
     order, items = _collected(lab, K, HB)
     lab.enter(order, {K: "6,9", HB: "13.0"})
     assert not CriticalAlert.objects.exists()  # not before validation
-    lab.validate(order)
+    _with_address(lab.practitioner)
+    with django_capture_on_commit_callbacks(execute=True):
+        lab.validate(order)
     alert = CriticalAlert.objects.get()
     assert (alert.prescriber_id, alert.kind, alert.flag) == (lab.practitioner.pk, "critical", "HH")
+    # Told by e-mail too, at her own address: where to read it, nothing of the patient.
+    [message] = mail.outbox
+    assert message.to == [lab.practitioner.email] and "/lab/alerts/" in message.body
+    test_name = alert.result.item.test.name
+    for secret in ("6,9", "6.9", test_name, lab.patient, order.accession):
+        assert secret not in message.subject + message.body, secret
     with acting(lab.practitioner) as actor:
         rows = alerts_for(actor=actor)
     assert [(r.test, r.flag) for r in rows] == [(alert.result.item.test.name, "HH")]
@@ -174,14 +191,17 @@ def test_a_critical_value_alerts_the_prescriber_who_acknowledges_it(lab):
     assert 'data-alert-state="acknowledged"' in sheet
 
 
-def test_a_correction_keeps_both_versions_shows_corrected_and_alerts(lab):
+def test_a_correction_keeps_both_versions_shows_corrected_and_alerts(
+    lab, django_capture_on_commit_callbacks
+):
     order, items = _collected(lab, HB)
     lab.enter(order, {HB: "13.2"})
     lab.validate(order)
     result = _result(order, HB)
     with acting(lab.tech_a) as actor, pytest.raises(ValidationError):
         correct_result(actor=actor, order_id=order.pk, result_id=result.pk, value="12,1", reason="")
-    with acting(lab.tech_a) as actor:
+    _with_address(lab.practitioner)
+    with acting(lab.tech_a) as actor, django_capture_on_commit_callbacks(execute=True):
         correct_result(
             actor=actor,
             order_id=order.pk,
@@ -189,6 +209,9 @@ def test_a_correction_keeps_both_versions_shows_corrected_and_alerts(lab):
             value="12,1",
             reason="Erreur de transcription",
         )
+    [message] = mail.outbox
+    assert message.to == [lab.practitioner.email] and "corrected" in message.subject
+    assert "12,1" not in message.body and "13" not in message.body
     result = _opened(order, HB)
     assert (Decimal(result.value), result.version, result.corrected_by_id) == (
         Decimal("12.1"),

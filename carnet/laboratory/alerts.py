@@ -1,6 +1,7 @@
 """Alerts the laboratory raises for the prescriber (CriticalAlert): a critical value
 validated, a validated result corrected. The prescriber sees them in the app, through the
-guard, until she acknowledges them; the acknowledgement is recorded. Never a value in clear
+guard, until she acknowledges them (the acknowledgement is recorded), and is told by e-mail
+that one waits (the message names no patient and carries no value). Never a value in clear
 outside the sealed result, never an alert for anyone but the prescriber."""
 
 from __future__ import annotations
@@ -8,10 +9,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import override
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import admit, require
@@ -31,8 +35,8 @@ def raise_alert(
     *, order: LabOrder, result: LabResult, kind: str, flag: str = "", now: datetime.datetime
 ) -> CriticalAlert:
     """An alert for the order's prescriber; called by the laboratory's services inside
-    their own guarded transaction."""
-    return CriticalAlert.objects.create(
+    their own guarded transaction. The prescriber is also told by e-mail once it commits."""
+    alert = CriticalAlert.objects.create(
         result=result,
         order=order,
         patient_id=order.patient_id,
@@ -41,6 +45,41 @@ def raise_alert(
         flag=flag,
         created_at=now,
     )
+    transaction.on_commit(lambda: _notify(order.ordered_by_id, kind))
+    return alert
+
+
+# Where the prescriber reads the alerts, on the staff pages (CARNET_SITE_URL).
+ALERTS_PATH = "/lab/alerts/"
+
+
+def _notify(prescriber_id: int | None, kind: str) -> None:
+    """An e-mail to the prescriber's own address, through the same path as the product's other
+    messages: that an alert waits, and where to read it. No patient, no test, no value: an
+    e-mail leaves the installation and sits in mailboxes."""
+    from carnet.staff.models import User
+
+    address = (
+        User.objects.filter(pk=prescriber_id, is_active=True)
+        .values_list("email", flat=True)
+        .first()
+        if prescriber_id
+        else None
+    )
+    if not address:
+        return
+    link = settings.CARNET_SITE_URL.rstrip("/") + ALERTS_PATH
+    with override(settings.LANGUAGE_CODE):
+        if kind == AlertKind.CORRECTED:
+            subject = _("[Carnet] A laboratory result you ordered was corrected")
+        else:
+            subject = _("[Carnet] A critical laboratory result is waiting for you")
+        body = _(
+            "A laboratory alert is waiting for you in Carnet. Read it and acknowledge it on "
+            "the laboratory alerts page:\n%(link)s\n\nThis message names no patient and "
+            "carries no result."
+        ) % {"link": link}
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
 
 
 @dataclass(frozen=True)
