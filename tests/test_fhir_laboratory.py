@@ -142,3 +142,43 @@ def test_laboratory_searches_sort_count_and_include_as_every_search_does(establi
                 API.get(f"/fhir/{resource_type}", {**query, "_count": 1}, **bearer(token))
             )
             assert page["total"] == 2 and any(link["relation"] == "next" for link in page["link"])
+
+
+def test_each_tube_reads_as_a_specimen_of_its_report(establishment, other_establishment):
+    from carnet.guard.models import RelationshipKind
+    from carnet.guard.policy import Role
+    from carnet.guard.relationships import relate
+    from carnet.laboratory.models import Specimen
+
+    from .laboratory_fixtures import staff_user
+
+    lab = make_lab(establishment)
+    order = lab.done({K: "4.1"})
+    sensitive = lab.order("56888-1")  # an HIV screening, collected, still awaited
+    lab.collect(sensitive)
+    tube = Specimen.objects.get(order=order)
+    token = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.rs")
+    bundle = parsed(API.get("/fhir/Specimen", {"patient": lab.patient}, **bearer(token)))
+    found = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+    assert str(tube.pk) in found and len(found) == 2
+    mine = found[str(tube.pk)]
+    assert mine["accessionIdentifier"]["value"] == tube.barcode
+    assert mine["type"]["coding"][0]["system"] == "http://snomed.info/sct"
+    assert mine["subject"] == {"reference": f"Patient/{lab.patient}"}
+    assert mine["request"][0]["reference"].startswith("ServiceRequest/")
+    report = parsed(API.get(f"/fhir/DiagnosticReport/{order.pk}", **bearer(token)))
+    assert report["specimen"] == [{"reference": f"Specimen/{tube.pk}"}]
+    assert parsed(API.get(f"/fhir/Specimen/{tube.pk}", **bearer(token))) == mine
+    # A colleague outside the prescriber's team does not learn of the sensitive order's tube;
+    # an outsider reads none.
+    colleague = staff_user(Role.PRACTITIONER, lab.hospital, last_name="Collegue")
+    relate(patient_id=lab.patient, kind=RelationshipKind.APPOINTMENT, user_id=colleague.pk)
+    theirs = smart.user_token(client_of(colleague), smart.app(), "user/*.rs")
+    seen = parsed(API.get("/fhir/Specimen", {"patient": lab.patient}, **bearer(theirs)))
+    assert [e["resource"]["id"] for e in seen["entry"]] == [str(tube.pk)]
+    hidden = Specimen.objects.get(order=sensitive)
+    assert API.get(f"/fhir/Specimen/{hidden.pk}", **bearer(theirs)).status_code == 404
+    outsider = staff_user(Role.PRACTITIONER, other_establishment, last_name="Ailleurs")
+    outside = smart.user_token(client_of(outsider), smart.app(), "user/*.rs")
+    refused = API.get(f"/fhir/Specimen/{tube.pk}", **bearer(outside))
+    assert refused.status_code in (403, 404) and tube.barcode not in refused.content.decode()

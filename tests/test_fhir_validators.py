@@ -162,6 +162,7 @@ def test_every_resource_type_passes_two_validators(record, establishment):  # no
         "Observation",
         "DiagnosticReport",
         "ServiceRequest",
+        "Specimen",
         "Coverage",
         "AllergyIntolerance",
         "Condition",

@@ -67,6 +67,7 @@ register_exporter("Observation", _observations)
 register_exporter("AllergyIntolerance", _chart(record._allergies))
 register_exporter("Condition", _chart(record._conditions))
 register_exporter("MedicationStatement", _chart(record._medications))
+register_exporter("Specimen", laboratory._specimens)
 
 
 def _changed_since(resource: dict[str, Any], since: datetime.datetime | None) -> bool:

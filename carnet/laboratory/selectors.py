@@ -436,6 +436,17 @@ def order_sheet(*, actor: Actor, order_id: object) -> OrderSheet:
 
 
 @dataclass(frozen=True)
+class TubeView:
+    """One tube collected for an order: its kind, barcode and when it was taken."""
+
+    id: int
+    kind: str
+    kind_label: str
+    barcode: str
+    collected_at: datetime.datetime
+
+
+@dataclass(frozen=True)
 class ReportGroup:
     """One order as clinicians read it: its validated results (or the tests still awaited)."""
 
@@ -450,6 +461,7 @@ class ReportGroup:
     awaited: tuple[Line, ...]
     ordered_at: datetime.datetime | None = None
     urgent: bool = False
+    tubes: tuple[TubeView, ...] = ()
 
     @property
     def all_masked(self) -> bool:
@@ -570,6 +582,16 @@ def patient_results(*, actor: Actor, patient_id: object) -> PatientLab:
                 awaited=tuple(awaited),
                 ordered_at=order.ordered_at,
                 urgent=order.priority == Priority.URGENT,
+                tubes=tuple(
+                    TubeView(
+                        id=tube.pk,
+                        kind=tube.kind,
+                        kind_label=tube.get_kind_display(),
+                        barcode=tube.barcode,
+                        collected_at=tube.collected_at,
+                    )
+                    for tube in order.specimens.all()
+                ),
             )
         )
     return PatientLab(

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from carnet.guard.policy import Capability
-from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult
+from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult, Specimen
 from carnet.laboratory.selectors import patient_results
 from carnet.laboratory.values import UCUM, numeric
 
@@ -216,6 +216,8 @@ def diagnostic_report(report: Any, patient_id: str) -> dict[str, Any]:
         "identifier": [{"value": report.accession}],
         "performer": [{"display": report.laboratory}],
     }
+    if report.tubes:
+        resource["specimen"] = [{"reference": f"Specimen/{tube.id}"} for tube in report.tubes]
     validated = [line.validated_at for line in shown if line.validated_at]
     if validated:
         resource["issued"] = instant(max(validated))
@@ -370,6 +372,106 @@ register(
             ),
             SearchParameter(
                 "authored", "date", "When ordered (ge/lt...).", clear=True, sort=_authored
+            ),
+            *_PAGING,
+        ),
+        patient_compartment=True,
+        includes={"patient": subject, "subject": subject},
+    )
+)
+
+
+# The tube's content as SNOMED CT specimen types.
+SNOMED = "http://snomed.info/sct"
+SPECIMEN_TYPES = {
+    "blood_edta": ("122555007", "Venous blood specimen"),
+    "plasma_citrate": ("119361006", "Plasma specimen"),
+    "plasma_heparin": ("119361006", "Plasma specimen"),
+    "plasma_fluoride": ("119361006", "Plasma specimen"),
+    "serum": ("119364003", "Serum specimen"),
+}
+
+
+def specimen(tube: Any, report: Any, patient_id: str) -> dict[str, Any]:
+    """One tube of an order: its type (SNOMED CT, and the tube as the laboratory names it),
+    its barcode as the accession identifier, when it was collected, and the order's tests."""
+    code, display = SPECIMEN_TYPES.get(tube.kind, ("", ""))
+    kind: dict[str, Any] = {"text": tube.kind_label}
+    if code:
+        kind["coding"] = [{"system": SNOMED, "code": code, "display": display}]
+    resource: dict[str, Any] = {
+        "resourceType": "Specimen",
+        "id": str(tube.id),
+        "meta": {"lastUpdated": instant(tube.collected_at)},
+        "status": "available",
+        "type": kind,
+        "accessionIdentifier": {"value": tube.barcode},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "receivedTime": instant(tube.collected_at),
+        "collection": {"collectedDateTime": instant(tube.collected_at)},
+    }
+    requests = [r["id"] for r in _requests(report, patient_id)]
+    if requests:
+        resource["request"] = [{"reference": f"ServiceRequest/{r}"} for r in requests]
+    return resource
+
+
+def _specimens(call: Call, patient: str) -> list[dict[str, Any]]:
+    lab = patient_results(actor=call.actor, patient_id=patient)
+    return [
+        specimen(tube, report, patient)
+        for report in lab.reports
+        if _whole(report)
+        for tube in report.tubes
+        if in_range(tube.collected_at, call, "collected")
+    ]
+
+
+def search_specimens(call: Call) -> Result:
+    patient = patient_of(call)
+    return searchset_of(call, "Specimen", _specimens(call, patient))
+
+
+def read_specimen(call: Call) -> Result:
+    owner = None
+    if call.resource_id.isdigit():
+        owner = (
+            Specimen.objects.filter(pk=int(call.resource_id))
+            .values_list("order__patient_id", flat=True)
+            .first()
+        )
+    if owner is None:
+        raise ApiError(404, "not-found", f"Specimen/{call.resource_id} not found.")
+    patient = str(owner)
+    if call.only_patient and patient != call.only_patient:
+        raise ApiError(403, "forbidden", "This patient/ token is bound to another patient.")
+    for resource in _specimens(call, patient):
+        if resource["id"] == call.resource_id:
+            return 200, resource, {}
+    raise ApiError(404, "not-found", f"Specimen/{call.resource_id} not found.")
+
+
+def _collected(resource: dict[str, Any]) -> str:
+    return resource.get("collection", {}).get("collectedDateTime", "")
+
+
+register(
+    ResourceDefinition(
+        type="Specimen",
+        documentation=(
+            "The tubes collected for a laboratory order (SNOMED CT type, barcode as accession "
+            "identifier, collection time); an order with a test masked from the reader left out."
+        ),
+        interactions={
+            "read": Interaction("laboratory.results", Capability.VIEW_CLINICAL, read_specimen),
+            "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search_specimens),
+        },
+        search=(
+            SearchParameter(
+                "patient", "reference", "Patient/<id> (required).", target="Patient", clear=True
+            ),
+            SearchParameter(
+                "collected", "date", "When collected (ge/lt...).", clear=True, sort=_collected
             ),
             *_PAGING,
         ),
