@@ -41,6 +41,16 @@ def _agenda(establishment, name: str, motives: list[tuple[str, int]]) -> list[Co
     ]
 
 
+def _shown_week() -> tuple[datetime.date, int]:
+    """The first day to book on and how many days are left in its week: this week from
+    today, or next week when today is a Saturday or a Sunday (the agendas open Monday to
+    Saturday), so that the week the grid shows holds every booking, all within seven days
+    (in the desk's window)."""
+    today = timezone.localdate()
+    first = today if today.weekday() < 5 else today + datetime.timedelta(days=7 - today.weekday())
+    return first, 7 - first.weekday()
+
+
 def test_the_week_grid_at_desk_and_tablet_widths(page, live_server, shoot):
     establishment = EstablishmentFactory(name="Hôpital Saint-Luc")
     secretary = staff_account("j.moreau", Role.SECRETARY, establishment)
@@ -53,11 +63,11 @@ def test_the_week_grid_at_desk_and_tablet_widths(page, live_server, shoot):
         role=Role.SECRETARY,
         establishment_ids=frozenset({establishment.pk}),
     )
-    today = timezone.localdate()
+    first, days = _shown_week()
     booked = 0
     for types in (cardio, echo):
         for n, consultation in enumerate(types):
-            slots = free_slots(consultation_type=consultation, first_day=today, days=6)
+            slots = free_slots(consultation_type=consultation, first_day=first, days=days)
             for slot in slots[n * 3 : n * 3 + 9 : 3]:
                 with transaction.atomic(), boundary(desk, "scheduling.book"):
                     book_appointment(
@@ -71,7 +81,7 @@ def test_the_week_grid_at_desk_and_tablet_widths(page, live_server, shoot):
                 booked += 1
     base = live_server.url
     sign_in(page, base, secretary, device)
-    week = f"{base}/desk/week/?agenda={cardio[0].agenda_id}&also={echo[0].agenda_id}"
+    week = f"{base}/desk/week/?agenda={cardio[0].agenda_id}&also={echo[0].agenda_id}&day={first}"
     page.goto(week)
     grid = page.locator(".desk-grid.desk-week")
     expect(grid.locator(".desk-column")).to_have_count(7)
@@ -192,7 +202,8 @@ def test_dragging_an_appointment_onto_a_free_slot_moves_it(page, live_server, sh
         role=Role.SECRETARY,
         establishment_ids=frozenset({establishment.pk}),
     )
-    slots = free_slots(consultation_type=consultation, first_day=timezone.localdate(), days=6)
+    first, days = _shown_week()
+    slots = free_slots(consultation_type=consultation, first_day=first, days=days)
     with transaction.atomic(), boundary(desk, "scheduling.book"):
         booked = book_appointment(
             actor=desk,
@@ -202,7 +213,7 @@ def test_dragging_an_appointment_onto_a_free_slot_moves_it(page, live_server, sh
         )
     base = live_server.url
     sign_in(page, base, secretary, device)
-    week = f"/desk/week/?agenda={consultation.agenda_id}"
+    week = f"/desk/week/?agenda={consultation.agenda_id}&day={first}"
     page.goto(f"{base}{week}")
     block = page.locator(f"[data-desk-move-url$='/{booked.pk}/move/']")
     target = page.locator(
