@@ -144,3 +144,25 @@ def test_a_nurse_cannot_undo_and_nobody_can_after_the_window(
         body = client_of(doctor).get(reverse("web:chart", args=[patient])).content.decode()
         assert reverse("web:chart_discharge_undo", args=[patient, stay.pk]) not in body
     assert Encounter.objects.get(pk=stay.pk).discharged_at is not None
+
+
+def test_the_moment_is_read_on_the_night_the_clocks_go_back():
+    """02:05 happens twice on the last Sunday of October in Paris: the form reads the latest
+    of the two that is not in the future (Django's own field refuses it as ambiguous)."""
+    from carnet.web.views.clinical.forms import LocalMomentField
+
+    field = LocalMomentField(input_formats=["%Y-%m-%dT%H:%M"])
+    utc = datetime.UTC
+    with timezone.override("Europe/Paris"):
+        second = datetime.datetime(2027, 10, 31, 1, 10, tzinfo=utc)  # 02:10, the second time
+        with time_machine.travel(second, tick=False):
+            assert field.clean("2027-10-31T02:05") == datetime.datetime(
+                2027, 10, 31, 1, 5, tzinfo=utc
+            )
+        first = datetime.datetime(2027, 10, 31, 0, 10, tzinfo=utc)  # 02:10, the first time
+        with time_machine.travel(first, tick=False):
+            assert field.clean("2027-10-31T02:05") == datetime.datetime(
+                2027, 10, 31, 0, 5, tzinfo=utc
+            )
+        with pytest.raises(ValidationError):
+            field.clean("31/10/2027 02:05")

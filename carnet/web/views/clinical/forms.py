@@ -3,10 +3,13 @@ domain handed over; the rules stay in the domain."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -257,8 +260,39 @@ class VitalsForm(forms.Form):
             )
 
 
+class LocalMomentField(forms.DateTimeField):
+    """A local date and time as a form gives it, read on any night of the year: the hour
+    that happens twice when the clocks go back is read as the latest of its two moments that
+    is not in the future (the page's own "now" sent back is now, not an hour ago); the hour
+    skipped when they go forward, likewise. Django's field refuses both as ambiguous."""
+
+    def to_python(self, value: Any) -> datetime.datetime | None:
+        try:
+            return super().to_python(value)
+        except ValidationError as error:
+            if error.code != "ambiguous_timezone":
+                raise
+        naive = None
+        for layout in self.input_formats:
+            try:
+                naive = datetime.datetime.strptime(str(value).strip(), layout)  # noqa: DTZ007 (made aware below, fold chosen)
+                break
+            except ValueError:
+                continue
+        if naive is None:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        zone = timezone.get_current_timezone()
+        now = timezone.now()
+        # In UTC: within one zone, Python compares wall times and ignores the fold.
+        moments = sorted(
+            {naive.replace(tzinfo=zone, fold=fold).astimezone(datetime.UTC) for fold in (0, 1)}
+        )
+        past = [m for m in moments if m <= now]
+        return past[-1] if past else moments[0]
+
+
 class DischargeForm(forms.Form):
-    at = forms.DateTimeField(
+    at = LocalMomentField(
         label=_("Discharged at"),
         required=False,
         help_text=_("Now when left empty."),
