@@ -246,28 +246,47 @@ def discharge(
                 "discharge_destination",
             ]
         )
-        source = _source(encounter)
-        end(patient_id=patient.id, kind=RelationshipKind.ADMISSION, source=source)
-        relate(
-            patient_id=patient.id,
-            kind=RelationshipKind.ADMISSION,
-            unit_id=encounter.unit_id,
-            source=source,
-            starts_at=now,
-            ends_at=now + UNIT_AFTER_DISCHARGE,
+        _stay_relationships(
+            patient.id,
+            encounter,
+            now,
+            unit_until=now + UNIT_AFTER_DISCHARGE,
+            practitioner_until=now + FOLLOW_UP,
         )
-        if encounter.practitioner_id:
-            end(patient_id=patient.id, kind=RelationshipKind.ENCOUNTER, source=source)
-            relate(
-                patient_id=patient.id,
-                kind=RelationshipKind.ENCOUNTER,
-                user_id=encounter.practitioner_id,
-                source=source,
-                starts_at=now,
-                ends_at=now + FOLLOW_UP,
-            )
         ledger_for(actor).reason = f"discharge ({destination})"
     return encounter
+
+
+def _stay_relationships(
+    patient_id: object,
+    encounter: Encounter,
+    now: datetime.datetime,
+    *,
+    unit_until: datetime.datetime | None,
+    practitioner_until: datetime.datetime | None,
+) -> None:
+    """The stay's relationships from now on, in place of those it had: its unit's, and its
+    practitioner's in charge, each until the moment given (None: while the stay lasts)."""
+    source = _source(encounter)
+    end(patient_id=patient_id, kind=RelationshipKind.ADMISSION, source=source)
+    relate(
+        patient_id=patient_id,
+        kind=RelationshipKind.ADMISSION,
+        unit_id=encounter.unit_id,
+        source=source,
+        starts_at=now,
+        ends_at=unit_until,
+    )
+    if encounter.practitioner_id:
+        end(patient_id=patient_id, kind=RelationshipKind.ENCOUNTER, source=source)
+        relate(
+            patient_id=patient_id,
+            kind=RelationshipKind.ENCOUNTER,
+            user_id=encounter.practitioner_id,
+            source=source,
+            starts_at=now,
+            ends_at=practitioner_until,
+        )
 
 
 def may_undo(encounter: Encounter, role: str, now: datetime.datetime | None = None) -> bool:
@@ -324,23 +343,6 @@ def undo_discharge(
                 "discharge_destination",
             ]
         )
-        source = _source(encounter)
-        end(patient_id=patient.id, kind=RelationshipKind.ADMISSION, source=source)
-        relate(
-            patient_id=patient.id,
-            kind=RelationshipKind.ADMISSION,
-            unit_id=encounter.unit_id,
-            source=source,
-            starts_at=now,
-        )
-        if encounter.practitioner_id:
-            end(patient_id=patient.id, kind=RelationshipKind.ENCOUNTER, source=source)
-            relate(
-                patient_id=patient.id,
-                kind=RelationshipKind.ENCOUNTER,
-                user_id=encounter.practitioner_id,
-                source=source,
-                starts_at=now,
-            )
+        _stay_relationships(patient.id, encounter, now, unit_until=None, practitioner_until=None)
         ledger_for(actor).reason = f"discharge undone: {reason}"
     return encounter
