@@ -4,7 +4,7 @@ from django.db import connection
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from carnet.audit import triggers
+from carnet.audit import chain, triggers
 from carnet.guard.policy import Role
 
 from . import clock
@@ -60,10 +60,13 @@ def _clock(request):
 
 
 @pytest.fixture(autouse=True)
-def _audit_witness(tmp_path, settings):
+def _audit_witness(tmp_path, settings, monkeypatch):
     """Each test its own audit witness file: a test's anchors are rolled back with its
-    database, and a witness that outlived them would name them as deleted."""
+    database, and a witness that outlived them would name them as deleted. And its own anchor
+    clock: the process counts entries and seconds towards the next anchor, so without a fresh
+    count an anchor (and its statements) would fall into whichever test crossed the threshold."""
     settings.CARNET_AUDIT_WITNESS = str(tmp_path / "audit-witness.jsonl")
+    monkeypatch.setattr(chain, "_clock", chain._AnchorClock())
 
 
 @pytest.fixture

@@ -128,7 +128,8 @@ def test_a_practitioner_undoes_it_with_a_reason_and_the_unit_reads_again(
     with opening_scope():
         admit(patient)
         assert undone.reason == REASON
-    assert AuditEntry.objects.filter(reason__contains="discharge undone").exists()
+    assert AuditEntry.objects.filter(reason="discharge undone").exists()
+    assert not AuditEntry.objects.filter(reason__contains=REASON).exists()
 
 
 def test_a_nurse_cannot_undo_and_nobody_can_after_the_window(

@@ -344,5 +344,7 @@ def undo_discharge(
             ]
         )
         _stay_relationships(patient.id, encounter, now, unit_until=None, practitioner_until=None)
-        ledger_for(actor).reason = f"discharge undone: {reason}"
+        # The act only: the practitioner's reason is free text about the patient, sealed on
+        # DischargeUndone, never in clear in the audit.
+        ledger_for(actor).reason = "discharge undone"
     return encounter
