@@ -15,7 +15,15 @@ from carnet.patients.cards import IdentityCard, identity_card
 from carnet.patients.selectors import parse_patient_id
 
 from .access import closed_because, readable_patient
-from .models import Document, Encounter, EncounterKind, Note, Prescription, SensitiveCategory
+from .models import (
+    DischargeLetter,
+    Document,
+    Encounter,
+    EncounterKind,
+    Note,
+    Prescription,
+    SensitiveCategory,
+)
 from .printouts import verification_code
 from .sensitivity import category_label, may_see, open_categories
 from .summary import Summary, build_summary, dosage_text
@@ -42,6 +50,10 @@ class EncounterView:
     reason: str
     destination: str = ""
     discharge_recorded_at: datetime.datetime | None = None
+    # The stay's discharge letter: when its latest version was signed, or whether a draft waits.
+    letter_signed_at: datetime.datetime | None = None
+    letter_draft: bool = False
+    letter_id: str = ""
 
     @property
     def is_admission(self) -> bool:
@@ -126,7 +138,12 @@ class Chart:
         return next((e for e in self.encounters if e.current), None)
 
 
-def _encounter_view(encounter: Encounter) -> EncounterView:
+# A stay's letter status: the latest signature, a draft waiting, the latest signed letter.
+_LetterStatus = tuple["datetime.datetime | None", bool, str]
+
+
+def _encounter_view(encounter: Encounter, letters: dict[object, _LetterStatus]) -> EncounterView:
+    signed_at, draft, letter_id = letters.get(encounter.pk, (None, False, ""))
     return EncounterView(
         id=str(encounter.pk),
         kind=encounter.kind,
@@ -142,7 +159,27 @@ def _encounter_view(encounter: Encounter) -> EncounterView:
         if encounter.discharge_destination
         else "",
         discharge_recorded_at=encounter.discharge_recorded_at,
+        letter_signed_at=signed_at,
+        letter_draft=draft,
+        letter_id=letter_id,
     )
+
+
+def _letters(patient: object) -> dict[object, _LetterStatus]:
+    """For each stay with a letter: when its latest signed version was signed (and its id),
+    and whether a draft waits (status only: nothing sealed is opened here)."""
+    found: dict[object, _LetterStatus] = {}
+    rows = DischargeLetter.objects.filter(patient=patient).values_list(
+        "encounter_id", "signed_at", "pk"
+    )
+    for encounter_id, signed_at, pk in rows:
+        last, draft, last_id = found.get(encounter_id, (None, False, ""))
+        if signed_at is None:
+            draft = True
+        elif last is None or signed_at > last:
+            last, last_id = signed_at, str(pk)
+        found[encounter_id] = (last, draft, last_id)
+    return found
 
 
 class _Seer:
@@ -264,10 +301,11 @@ def open_chart(*, actor: Actor, patient_id: object) -> Chart:
     prescription_views = tuple(_prescription_view(p, sees) for p in prescriptions)
     document_views = tuple(_document_view(d, sees) for d in documents)
     summary = build_summary(patient, sees)
+    letters = _letters(patient)
     return Chart(
         card=identity_card(patient),
         closed=closed_because(patient),
-        encounters=tuple(_encounter_view(e) for e in encounters),
+        encounters=tuple(_encounter_view(e, letters) for e in encounters),
         notes=note_views,
         prescriptions=prescription_views,
         documents=document_views,

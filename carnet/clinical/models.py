@@ -414,3 +414,66 @@ class ReportedMedication(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["patient", "recorded_at"], name="clinical_reported_pat")]
+
+
+class LetterIsSigned(Exception):
+    """A signed discharge letter is never changed: a correction is a new version."""
+
+
+class DischargeLetter(models.Model):
+    """The lettre de liaison of a stay: drafted from the stay by a practitioner, edited, then
+    signed (given to the patient, sent to the treating doctor). Every section is sealed; a
+    signed letter is never edited, a correction is a new version that replaces it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="letters")
+    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    author_unit_id = models.BigIntegerField(null=True)
+    version = models.PositiveSmallIntegerField(default=1)
+    replaces = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"
+    )
+    category = models.CharField(max_length=32, choices=SensitiveCategory.choices, blank=True)
+    drafted_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The treating doctor it was sent to when signed (a practitioner in Carnet), if any.
+    sent_to = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = SealedTextField(owner_field="patient_id")
+    course = SealedTextField(owner_field="patient_id")
+    results = SealedTextField(owner_field="patient_id")
+    allergies = SealedTextField(owner_field="patient_id")
+    treatment = SealedTextField(owner_field="patient_id")
+    follow_up = SealedTextField(owner_field="patient_id")
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "drafted_at"], name="clinical_letter_patient")]
+        constraints = [
+            # One draft at a time for a stay.
+            models.UniqueConstraint(
+                fields=["encounter"],
+                condition=models.Q(signed_at__isnull=True),
+                name="clinical_letter_one_draft",
+            ),
+            models.UniqueConstraint(
+                fields=["encounter", "version"], name="clinical_letter_version_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(signed_at__isnull=True) | models.Q(signed_by__isnull=False),
+                name="clinical_letter_signed_by_someone",
+            ),
+        ]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding and self.signed_at is not None:
+            stored = DischargeLetter.objects.filter(pk=self.pk).values_list("signed_at", flat=True)
+            if stored.first() is not None:
+                raise LetterIsSigned(self.pk)
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

@@ -68,6 +68,9 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "vital_signs",
     ),
     "clinical.document.view": (*CHART_FIELDS, "document_content"),
+    # The letter being written is drafted from the chart and the stay's results.
+    "clinical.letter": (*CHART_FIELDS, "laboratory_results", "discharge_letters"),
+    "clinical.letter.view": (*CHART_FIELDS, "discharge_letters"),
     "clinical.sensitive.open": (*CHART_FIELDS, "sensitive_category_items"),
     "lab.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),
     "laboratory.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),
@@ -82,6 +85,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
     "lists.desk_day": (*NAME_FIELDS, "appointments"),
     "lists.results": (*NAME_FIELDS, "laboratory_results"),
     "lists.acknowledge": (*NAME_FIELDS, "laboratory_results"),
+    "lists.letters": (*NAME_FIELDS, "discharge_letters"),
 }
 
 

@@ -54,6 +54,8 @@ class Capability(StrEnum):
     RECORD_ALLERGY = "clinical.allergy"
     RECORD_VITALS = "clinical.vitals"
     RECORD_PROBLEM = "clinical.problem"
+    # Writing and signing a stay's discharge letter (lettre de liaison).
+    SIGN_LETTER = "clinical.letter"
     ORDER_LAB = "lab.order"
     LAB_WORK = "lab.work"
     VALIDATE_LAB = "lab.validate"
@@ -91,6 +93,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             *_CARING,
             Capability.PRESCRIBE,
             Capability.RECORD_PROBLEM,
+            Capability.SIGN_LETTER,
             Capability.ORDER_LAB,
             Capability.DECLARE_DEATH,
             Capability.SHARE_OUTSIDE,

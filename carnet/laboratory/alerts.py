@@ -9,13 +9,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import admit, require
@@ -23,6 +20,7 @@ from carnet.guard.policy import Capability
 from carnet.patients.cards import display_name
 from carnet.patients.models import Patient
 from carnet.patients.selectors import guarded_patient, subject_of, with_relations
+from carnet.staff import notices
 from carnet.vault import keys as vault_keys
 
 from .models import AlertKind, CriticalAlert, LabOrder, LabResult
@@ -54,22 +52,10 @@ ALERTS_PATH = "/lab/alerts/"
 
 
 def _notify(prescriber_id: int | None, kind: str) -> None:
-    """An e-mail to the prescriber's own address, through the same path as the product's other
-    messages: that an alert waits, and where to read it. No patient, no test, no value: an
-    e-mail leaves the installation and sits in mailboxes."""
-    from carnet.staff.models import User
+    """An e-mail to the prescriber that an alert waits, and where to read it. No patient, no
+    test, no value."""
 
-    address = (
-        User.objects.filter(pk=prescriber_id, is_active=True)
-        .values_list("email", flat=True)
-        .first()
-        if prescriber_id
-        else None
-    )
-    if not address:
-        return
-    link = settings.CARNET_SITE_URL.rstrip("/") + ALERTS_PATH
-    with override(settings.LANGUAGE_CODE):
+    def compose(link: str) -> tuple[str, str]:
         if kind == AlertKind.CORRECTED:
             subject = _("[Carnet] A laboratory result you ordered was corrected")
         else:
@@ -79,7 +65,9 @@ def _notify(prescriber_id: int | None, kind: str) -> None:
             "the laboratory alerts page:\n%(link)s\n\nThis message names no patient and "
             "carries no result."
         ) % {"link": link}
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
+        return subject, body
+
+    notices.notify(prescriber_id, ALERTS_PATH, compose)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ and offers break-the-glass where the role may."""
 
 from django.urls import path
 
-from .views.clinical import chart, documents, prescriptions, record
+from .views.clinical import chart, documents, letters, prescriptions, record
 
 _CHART = "patients/<uuid:patient_id>/chart/"
 
@@ -23,6 +23,17 @@ urlpatterns: list = [
         f"{_CHART}encounters/<uuid:encounter_id>/discharge/undo/",
         chart.discharge_undo,
         name="chart_discharge_undo",
+    ),
+    path(
+        f"{_CHART}encounters/<uuid:encounter_id>/letter/",
+        letters.letter_write,
+        name="chart_letter_write",
+    ),
+    path(f"{_CHART}letters/<uuid:letter_id>/", letters.letter_view, name="chart_letter"),
+    path(
+        f"{_CHART}letters/<uuid:letter_id>/pdf/",
+        letters.letter_document,
+        name="chart_letter_pdf",
     ),
     path(f"{_CHART}sensitive/<slug:category>/", chart.sensitive_open, name="chart_sensitive_open"),
     path(

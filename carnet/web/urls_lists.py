@@ -10,5 +10,6 @@ urlpatterns = [
     path("lists/day/", lists.my_day, name="my_day"),
     path("lists/results/", lists.results, name="results_to_review"),
     path("lists/results/<int:result_id>/read/", lists.acknowledge, name="result_acknowledge"),
+    path("lists/letters/", lists.letters, name="letters_received"),
     path("lists/day-sheet/", lists.desk_day_sheet, name="day_sheet"),
 ]

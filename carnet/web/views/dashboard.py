@@ -44,5 +44,6 @@ def _lists(role: str) -> dict[str, bool]:
         "census": clinical,
         "day": role_may(role, Capability.ORDER_LAB),
         "results": role_may(role, Capability.ORDER_LAB),
+        "letters": role_may(role, Capability.SIGN_LETTER),
         "day_sheet": role_may(role, Capability.BOOK_APPOINTMENT) and not clinical,
     }

@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from carnet.clinical.letters import RECEIVED_DAYS, letters_received
 from carnet.clinical.worklists import Census, CensusRow, inpatients, practitioner_day
 from carnet.guard.actors import Actor
 from carnet.guard.http import staff_view
@@ -106,6 +107,17 @@ def acknowledge(request: HttpRequest, result_id: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}):
         back = "web:results_to_review"
     return redirect(back)
+
+
+@staff_view("lists.letters", Capability.SIGN_LETTER)
+def letters(request: HttpRequest) -> HttpResponse:
+    """The discharge letters sent to this practitioner as treating doctor."""
+    actor = signed_in_actor(request)
+    return render(
+        request,
+        _page(request, "letters"),
+        {"letters": letters_received(actor=actor), "days": RECEIVED_DAYS},
+    )
 
 
 @staff_view("lists.desk_day", Capability.BOOK_APPOINTMENT)

@@ -90,6 +90,7 @@ def render_chart(
         "can_write_note": may(Capability.WRITE_NOTE) and bool(chart.encounters),
         "can_manage_encounters": may(Capability.MANAGE_ENCOUNTERS),
         "can_prescribe": may(Capability.PRESCRIBE),
+        "can_write_letter": may(Capability.SIGN_LETTER),
         "can_add_document": may(Capability.ADD_DOCUMENT) and bool(chart.encounters),
         "can_open_sensitive": role_may(actor.role, Capability.OPEN_SENSITIVE),
         "can_discharge": role_may(actor.role, Capability.MANAGE_ENCOUNTERS),

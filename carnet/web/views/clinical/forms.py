@@ -347,3 +347,58 @@ class ReportedMedicationForm(forms.Form):
         self.fields["medication"].choices = [("", "—")] + [
             (m.pk, str(m)) for m in medications() if not m.sensitive
         ]
+
+
+class LetterForm(forms.Form):
+    """The discharge letter's sections, drafted from the stay and completed by the
+    practitioner; "sign" checks that the sections a letter cannot go without are written."""
+
+    reason = forms.CharField(
+        label=_("Reason for the stay"),
+        required=False,
+        max_length=8_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    course = forms.CharField(
+        label=_("Course of the stay"),
+        required=False,
+        max_length=8_000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_("Drafted from the stay's notes: write the synthesis the reader needs."),
+    )
+    results = forms.CharField(
+        label=_("Relevant results"),
+        required=False,
+        max_length=8_000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("The results validated during the stay: keep those that matter."),
+    )
+    allergies = forms.CharField(
+        label=_("Allergies and intolerances"),
+        required=False,
+        max_length=8_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    treatment = forms.CharField(
+        label=_("Treatment at discharge"),
+        required=False,
+        max_length=8_000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("Say what was started, changed or stopped during the stay."),
+    )
+    follow_up = forms.CharField(
+        label=_("Follow-up"),
+        required=False,
+        max_length=8_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Appointments, care at home, what to watch and when to come back."),
+    )
+    category = forms.ChoiceField(
+        label=_("Sensitive category"),
+        required=False,
+        help_text=_("Masked for anyone outside your care team unless they open it with a reason."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = _categories()
