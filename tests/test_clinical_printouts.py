@@ -148,3 +148,58 @@ def test_pdfs_are_written_by_one_helper_and_need_the_fonts(monkeypatch, tmp_path
     monkeypatch.setattr(pdf, "FONT_DIR", tmp_path)
     with pytest.raises(pdf.FontsMissing, match="fonts-dejavu-core"):
         pdf.simple("x", ["y"])
+
+
+def test_an_ald_prescription_is_printed_on_the_bizone_layout(doctor, patient):
+    """Lines related to the long-term condition above the rule, the others below, each under
+    the heading of the Assurance maladie's form; the code follows the ALD marks."""
+    in_care(patient, doctor)
+    metformin = Medication.objects.filter(dci="Metformine").first()
+    paracetamol = Medication.objects.get(dci="Paracétamol", strength="1 g")
+    lines = [
+        LineInput(paracetamol.pk, "1 comprimé", 5, **ORAL),
+        LineInput(metformin.pk, "1 comprimé", 90, ald=True, **ORAL),
+    ]
+
+    def prescribe_lines(lines, **fields):
+        return as_actor(
+            doctor,
+            "tests.rx",
+            lambda actor: prescribe(actor=actor, patient_id=patient, lines=lines, **fields),
+        )
+
+    bizone = prescribe_lines(lines)
+    client = client_of(doctor)
+    response = client.get(
+        reverse("web:chart_prescription_pdf", args=[patient, bizone.pk]),
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    text = " ".join(_text(response.content).split())
+    upper = text.index("AFFECTION EXONÉRANTE")
+    lower = text.index("MALADIES INTERCURRENTES")
+    assert upper < text.index("Metformine") < lower < text.index("Paracétamol")
+    page = client.get(reverse("web:chart_prescription", args=[patient, bizone.pk]))
+    assert 'data-zone="ald"' in page.content.decode()
+
+    plain = prescribe_lines(
+        [LineInput(paracetamol.pk, "1 comprimé", 5, **ORAL)], override_reason="Autre épisode"
+    )
+    text = _text(
+        client.get(reverse("web:chart_prescription_pdf", args=[patient, plain.pk])).content
+    )
+    assert "INTERCURRENT" not in text and "INTERCURRENTES" not in text
+
+    def code_of(prescription):
+        return as_actor(
+            doctor,
+            "tests.sheet",
+            lambda actor: (
+                prescription_sheet(
+                    actor=actor, patient_id=patient, prescription_id=prescription.pk
+                ).code
+            ),
+        )
+
+    before = code_of(bizone)
+    bizone.lines.filter(ald=True).update(ald=False)
+    assert code_of(bizone) != before

@@ -89,6 +89,8 @@ class LineView:
     dosage: str
     duration_days: int
     renewals: int
+    # In relation to the long-term condition (ALD): the upper zone of the bizone layout.
+    ald: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,7 @@ def _prescription_view(prescription: Prescription, sees: _Seer) -> PrescriptionV
                 dosage=dosage_text(line.dosage or "", line.frequency, line.route),
                 duration_days=line.duration_days,
                 renewals=line.renewals,
+                ald=line.ald,
             )
             for line in prescription.lines.all()
         )
@@ -340,6 +343,19 @@ class PrescriptionSheet:
     notes: str
     # The printout's verification code (clinical/printouts.py); empty when masked.
     code: str = ""
+
+    @property
+    def bizone(self) -> bool:
+        """Printed on the ALD layout: some line relates to the long-term condition."""
+        return any(line.ald for line in self.lines)
+
+    @property
+    def ald_lines(self) -> tuple[LineView, ...]:
+        return tuple(line for line in self.lines if line.ald)
+
+    @property
+    def other_lines(self) -> tuple[LineView, ...]:
+        return tuple(line for line in self.lines if not line.ald)
 
 
 def prescription_sheet(

@@ -207,6 +207,9 @@ class PrescriptionLine(models.Model):
     route = models.CharField(max_length=16, blank=True)
     duration_days = models.PositiveSmallIntegerField()
     renewals = models.PositiveSmallIntegerField(default=0)
+    # In relation to the patient's long-term condition (ALD, 100 % cover): the prescription is
+    # then printed on the bizone layout, these lines in the upper zone.
+    ald = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["prescription", "position"]

@@ -67,6 +67,8 @@ class LineInput:
     renewals: int = 0
     route: str = ""
     frequency: str = ""
+    # In relation to the patient's long-term condition (ALD): upper zone of the bizone layout.
+    ald: bool = False
 
 
 def medications() -> QuerySet:
@@ -159,6 +161,7 @@ def prescribe(
                 duration_days=line.duration_days,
                 renewals=line.renewals,
                 route=line.route,
+                ald=line.ald,
             )
             row.dosage = line.dosage.strip()
             row.frequency = line.frequency.strip()

@@ -12,11 +12,12 @@ line or date gives another, and nobody without the installation's keys can make 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from carnet.printing.pdf import Sheet
 from carnet.vault.blind import exact_index
@@ -24,7 +25,7 @@ from carnet.vault.blind import exact_index
 from .models import Prescription
 
 if TYPE_CHECKING:
-    from .chart import PrescriptionSheet
+    from .chart import LineView, PrescriptionSheet
     from .letters import LetterSheet
 
 
@@ -50,6 +51,8 @@ def verification_code(prescription: Prescription) -> str:
                         line.route,
                         line.duration_days,
                         line.renewals,
+                        # Only when set: the codes printed before the ALD layout still check.
+                        *(("ald",) if line.ald else ()),
                     )
                 )
                 for line in prescription.lines.all()
@@ -64,6 +67,29 @@ def grouped_code(purpose: str, content: str) -> str:
     this purpose): what a printout carries for a call to check it."""
     digest = exact_index(purpose, content).upper()
     return "-".join(digest[i : i + 4] for i in range(0, 12, 4))
+
+
+# The two zones' headings, as the Assurance maladie's form words them.
+ALD_ZONE = gettext_lazy(
+    "Prescriptions related to the treatment of the recognised long-term condition "
+    "(listed or not) (EXONERATING CONDITION)"
+)
+OTHER_ZONE = gettext_lazy(
+    "Prescriptions UNRELATED to the long-term condition (INTERCURRENT ILLNESSES)"
+)
+
+
+def _lines(document: Sheet, lines: Sequence[LineView]) -> None:
+    if not lines:
+        document.text("—", muted=True)
+        return
+    document.numbered(
+        (
+            f"{line.medication} ({line.brand})" if line.brand else line.medication,
+            [line.dosage, _duration(line.duration_days, line.renewals)],
+        )
+        for line in lines
+    )
 
 
 def _duration(days: int, renewals: int) -> str:
@@ -98,13 +124,19 @@ def prescription_pdf(sheet: PrescriptionSheet, *, printed_at: datetime.datetime)
     document.gap(3)
     _patient(document, sheet.patient_name, sheet.patient_first_names, sheet.birth_date)
     document.gap(5)
-    document.numbered(
-        (
-            f"{line.medication} ({line.brand})" if line.brand else line.medication,
-            [line.dosage, _duration(line.duration_days, line.renewals)],
-        )
-        for line in sheet.lines
-    )
+    if sheet.bizone:
+        # The ALD layout (ordonnance bizone): the lines related to the long-term condition
+        # above, the others (intercurrent illnesses) below the rule.
+        document.text(str(ALD_ZONE), bold=True, size=9)
+        document.gap(2)
+        _lines(document, sheet.ald_lines)
+        document.gap(3)
+        document.rule()
+        document.text(str(OTHER_ZONE), bold=True, size=9)
+        document.gap(2)
+        _lines(document, sheet.other_lines)
+    else:
+        _lines(document, sheet.lines)
     if sheet.notes:
         document.gap(2)
         document.text(sheet.notes)

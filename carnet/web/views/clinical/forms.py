@@ -174,6 +174,7 @@ class LineForm(forms.Form):
     renewals = forms.IntegerField(
         label=_("Renewals"), min_value=0, max_value=12, required=False, initial=0
     )
+    ald = forms.BooleanField(label=_("ALD"), required=False)
 
     def __init__(self, *args: Any, medications: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

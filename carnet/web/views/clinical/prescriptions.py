@@ -17,7 +17,7 @@ from carnet.clinical.prescriptions import (
     prescribe,
     route_for,
 )
-from carnet.clinical.printouts import prescription_pdf
+from carnet.clinical.printouts import ALD_ZONE, OTHER_ZONE, prescription_pdf
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 
@@ -51,6 +51,7 @@ def prescription_new(request: HttpRequest, patient_id: str) -> HttpResponse:
                         renewals=line.get("renewals") or 0,
                         route=line.get("route") or "",
                         frequency=line.get("frequency") or "",
+                        ald=bool(line.get("ald")),
                     )
                     for line in filled
                 ],
@@ -101,6 +102,8 @@ def prescription_print(request: HttpRequest, patient_id: str, prescription_id: s
             "sheet": sheet,
             "printed_at": timezone.localtime(),
             "code": sheet.code,
+            "ald_zone": ALD_ZONE,
+            "other_zone": OTHER_ZONE,
         },
     )
 
