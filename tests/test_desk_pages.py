@@ -5,6 +5,7 @@ unit's agendas side by side; the waiting-room queue and calling the next ticket;
 confirmation. Another establishment's desk gets nothing from any of them."""
 
 import datetime
+import io
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from pypdf import PdfReader
 
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import boundary
@@ -486,6 +488,34 @@ def test_the_confirmation_prints_name_time_place_and_what_to_bring(establishment
     css = (Path(settings.BASE_DIR) / "carnet/web/static/web/carnet.css").read_text()
     assert "@media print" in css and ".desk-print-bar" in css
     assert not Exposure.objects.filter(user=secretary).exists()
+
+
+def test_the_confirmation_is_a_pdf_of_a_held_appointment_only(
+    establishment, other_establishment, booked_day
+):
+    """The same confirmation as a PDF (carnet/printing): name, time in Paris, place, what to
+    bring, never the birth date; none for an appointment no longer held, nothing for a desk
+    of another establishment."""
+    secretary = UserFactory(role=Role.SECRETARY, establishments=[establishment])
+    first, second = Appointment.objects.order_by("starts_at")[:2]
+    with time_machine.travel(DAY - ONE_DAY, tick=False):
+        client = signed_in_client(secretary)
+        response = client.get(reverse("web:desk_confirmation_pdf", args=[first.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response["Cache-Control"] == "no-store"
+    assert "MATINAL" not in response["Content-Disposition"]
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "MATINAL Marie" in text and "09:00" in text and "7 December 2026" in text
+    assert "Hôpital Saint-Luc" in text and "carte Vitale" in text
+    assert "17/05/1980" not in text
+    Appointment.objects.filter(pk=second.pk).update(state=AppointmentState.CANCELLED_BY_PATIENT)
+    with time_machine.travel(DAY - ONE_DAY, tick=False):
+        held_no_more = client.get(reverse("web:desk_confirmation_pdf", args=[second.pk]))
+        assert held_no_more.status_code == 302 and b"%PDF" not in held_no_more.content
+        other = UserFactory(role=Role.SECRETARY, establishments=[other_establishment])
+        refused = signed_in_client(other).get(reverse("web:desk_confirmation_pdf", args=[first.pk]))
+    assert refused.status_code in (403, 404) and b"%PDF" not in refused.content
 
 
 def test_the_desk_sends_the_confirmation_by_mail_without_clinical_detail(establishment, booked_day):

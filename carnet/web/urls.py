@@ -55,6 +55,11 @@ urlpatterns = [
         name="desk_confirmation",
     ),
     path(
+        "desk/<uuid:appointment_id>/confirmation/pdf/",
+        desk.desk_confirmation_pdf,
+        name="desk_confirmation_pdf",
+    ),
+    path(
         "desk/<uuid:appointment_id>/confirmation/send/",
         desk.desk_send_confirmation,
         name="desk_send_confirmation",

@@ -24,6 +24,7 @@ from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.patients.selectors import SearchQuery, search_identities
 from carnet.scheduling.models import AppointmentState, CancellationReason
+from carnet.scheduling.printouts import confirmation_pdf
 from carnet.scheduling.queue import (
     call_next,
     check_in,
@@ -57,6 +58,7 @@ from carnet.scheduling.services import (
 )
 
 from ..forms import SearchForm
+from .clinical.documents import DOCUMENT_POLICY
 from .common import signed_in_actor
 
 ONE_DAY = datetime.timedelta(days=1)
@@ -430,6 +432,25 @@ def desk_confirmation(request: HttpRequest, appointment_id: str) -> HttpResponse
             "back": _url("web:desk", agenda=shown.agenda_id, day=day),
         },
     )
+
+
+@staff_view("desk.confirmation", Capability.BOOK_APPOINTMENT)
+def desk_confirmation_pdf(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    """The confirmation as a PDF to print or hand over; an appointment no longer held answers
+    with its page (which says so)."""
+    shown = confirmation(actor=signed_in_actor(request), appointment_id=appointment_id)
+    if shown.called_off:
+        return redirect("web:desk_confirmation", appointment_id=appointment_id)
+    response = HttpResponse(
+        confirmation_pdf(shown, printed_at=timezone.now()), content_type="application/pdf"
+    )
+    day = timezone.localtime(shown.starts_at)
+    # A neutral name: the patient's name would end in download folders.
+    response["Content-Disposition"] = f'inline; filename="rendez-vous-{day:%Y-%m-%d-%H%M}.pdf"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = DOCUMENT_POLICY
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @staff_view("desk.send_confirmation", Capability.BOOK_APPOINTMENT)
