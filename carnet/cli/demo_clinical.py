@@ -32,14 +32,17 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from carnet.clinical.chart import open_chart
 from carnet.clinical.documents import add_document
 from carnet.clinical.encounters import admit, open_encounter
+from carnet.clinical.letters import draft_from_stay, save_letter, stay_results
 from carnet.clinical.models import Encounter, EncounterKind, Note
 from carnet.clinical.notes import write_note
 from carnet.clinical.prescriptions import LineInput, medications, prescribe, route_for
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import system_job
 from carnet.laboratory.models import LabOrderItem, LabTest, Priority
+from carnet.laboratory.selectors import result_lines
 from carnet.laboratory.services import (
     collect_specimens,
     enter_results,
@@ -111,6 +114,7 @@ class Summary:
     notes: int = 0
     sensitive_notes: int = 0
     admissions: int = 0
+    letters: int = 0
     prescriptions: int = 0
     documents: int = 0
     lab_orders: int = 0
@@ -126,7 +130,8 @@ class Summary:
             f"{len(self.patients)} patients with a clinical record: {self.consultations} "
             f"consultations, {self.admissions} current admissions in {CARDIOLOGY}, "
             f"{self.notes} notes ({self.sensitive_notes} in a sensitive category), "
-            f"{self.prescriptions} prescriptions, {self.documents} PDF documents",
+            f"{self.prescriptions} prescriptions, {self.documents} PDF documents, "
+            f"{self.letters} discharge letter drafted",
             f"{self.lab_orders} laboratory orders: {self.results_validated} results validated, "
             f"{self.results_awaiting} entered and awaiting validation; {self.blood_groups} blood "
             f"group determinations, {self.serologies} serologies",
@@ -549,7 +554,27 @@ class ClinicalSeeder:
         for patient, establishment_id in self.insured.items():
             self._insure(patient, establishment_id)
             update(1)
+        if self.admitted:
+            self._letter(self.admitted[0])
         return self.summary
+
+    def _letter(self, patient: str) -> None:
+        """The first stay's discharge letter, drafted from it by Dr Martin and left as her
+        draft (the demo's stays are all current: the letter is signed at discharge)."""
+        with acting(self.martin, "demo.clinical.letter") as me:
+            chart = open_chart(actor=me, patient_id=patient)
+            stay = chart.current_admission
+            if stay is None:
+                return
+            results = stay_results(stay, result_lines(actor=me, patient_id=patient))
+            drafted = draft_from_stay(chart, stay, results)
+            save_letter(
+                actor=me,
+                patient_id=patient,
+                encounter_id=stay.id,
+                sections=dataclasses.replace(drafted, follow_up=content.LETTER_FOLLOW_UP),
+            )
+            self.summary.letters += 1
 
 
 def seed_clinical(

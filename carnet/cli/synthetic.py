@@ -562,6 +562,13 @@ NURSING_NOTES = (
     "thérapeutique débutée.",
 )
 
+# What the demo's drafted discharge letter says about the follow-up.
+LETTER_FOLLOW_UP = (
+    "Consultation de cardiologie dans un mois avec ECG et bilan biologique (ionogramme, "
+    "créatinine). Réadaptation cardiaque à organiser. Revenir aux urgences en cas de douleur "
+    "thoracique."
+)
+
 
 def age_on(birth_date: datetime.date, day: datetime.date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))

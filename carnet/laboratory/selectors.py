@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, When
 from django.utils import timezone
 
+from carnet.clinical.letters import ResultLine
 from carnet.clinical.sensitivity import category_label, masked_label, may_see, open_categories
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import admit, opened_through, require
@@ -605,6 +606,20 @@ def patient_results(*, actor: Actor, patient_id: object) -> PatientLab:
         ),
         can_open=role_may(actor.role, Capability.OPEN_SENSITIVE),
     )
+
+
+def result_lines(*, actor: Actor, patient_id: object) -> list[ResultLine]:
+    """The patient's validated results as a discharge letter takes them (masked ones left
+    out, never opened)."""
+    lab = patient_results(actor=actor, patient_id=patient_id)
+    return [
+        ResultLine(
+            when=group.when, test=line.test.name, shown=line.shown, unit=line.unit, flag=line.flag
+        )
+        for group in lab.reports
+        for line in group.lines
+        if not line.masked and line.validated
+    ]
 
 
 def _trends(series: dict[int, list[tuple[datetime.datetime, Line]]]) -> tuple[Trend, ...]:

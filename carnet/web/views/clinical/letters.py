@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from carnet.clinical.chart import open_chart
 from carnet.clinical.letters import (
     SECTIONS,
-    ResultLine,
     Sections,
     draft_from_stay,
     letter_of,
@@ -23,28 +22,14 @@ from carnet.clinical.letters import (
     stay_results,
 )
 from carnet.clinical.printouts import letter_pdf, letter_sections
-from carnet.guard.actors import Actor
 from carnet.guard.boundary import Refused
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability, role_may
-from carnet.laboratory.selectors import patient_results
+from carnet.laboratory.selectors import result_lines
 
 from ..common import add_domain_errors, signed_in_actor
 from .documents import DOCUMENT_POLICY
 from .forms import LetterForm
-
-
-def _results(actor: Actor, patient_id: str) -> list[ResultLine]:
-    """The patient's validated results, as the reader sees them (masked ones left out)."""
-    lab = patient_results(actor=actor, patient_id=patient_id)
-    return [
-        ResultLine(
-            when=group.when, test=line.test.name, shown=line.shown, unit=line.unit, flag=line.flag
-        )
-        for group in lab.reports
-        for line in group.lines
-        if not line.masked and line.validated
-    ]
 
 
 @staff_view("clinical.letter", Capability.SIGN_LETTER)
@@ -103,7 +88,7 @@ def letter_write(request: HttpRequest, patient_id: str, encounter_id: str) -> Ht
             # A correction starts from the signed letter it replaces.
             initial = latest.sections.as_dict()
         else:
-            results = stay_results(stay, _results(actor, chart.card.id))
+            results = stay_results(stay, result_lines(actor=actor, patient_id=chart.card.id))
             initial = draft_from_stay(chart, stay, results).as_dict()
         form = LetterForm(initial=initial)
     return render(
