@@ -340,6 +340,12 @@ def _result_value(test: Any, sex: str, rng: random.Random, blood_group: str) -> 
     else:
         span = high - low
         value = max(0.0, rng.uniform(low - 0.3 * span, high + 0.3 * span))
+    # Within the test's plausibility limits (outside them a value is typed twice, with a
+    # comment: not what this benchmark times).
+    if test.plausible_low is not None:
+        value = max(value, float(test.plausible_low))
+    if test.plausible_high is not None:
+        value = min(value, float(test.plausible_high))
     return f"{value:.{test.decimals}f}"
 
 
@@ -397,7 +403,8 @@ def build_chart(pid: str, staff: ChartStaff, size: ChartSize, rng: random.Random
         calls += 1
     sex = Patient.objects.filter(id=pid).values_list("sex", flat=True).get() or ""
     blood_group = rng.choice(["A+", "O+", "B+", "AB+", "A-", "O-"])
-    pool = list(LabTest.objects.filter(active=True, sensitive_category=""))
+    # Computed tests (LDL, eGFR) are worked out by the laboratory, never typed.
+    pool = list(LabTest.objects.filter(active=True, sensitive_category="", computed=""))
     for _ in range(size.orders):
         tests = rng.sample(pool, min(TESTS_PER_ORDER, len(pool)))
         with _acting(author, "bench.lab.order") as actor:
@@ -482,7 +489,14 @@ def copy_charts_to_plain(ids: list[str]) -> dict[str, int]:
     from carnet.guard.actors import system_actor
     from carnet.guard.boundary import admit_bulk, system_job
     from carnet.guard.policy import Capability
-    from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult, Specimen
+    from carnet.laboratory.models import (
+        CriticalAlert,
+        LabOrder,
+        LabOrderItem,
+        LabResult,
+        LabResultVersion,
+        Specimen,
+    )
     from carnet.vault.keys import open_bytes, preload
 
     actor = system_actor("bench-copy-charts")
@@ -580,8 +594,34 @@ def copy_charts_to_plain(ids: list[str]) -> dict[str, int]:
                     entered_at=r.entered_at,
                     validated_by_id=r.validated_by_id,
                     validated_at=r.validated_at,
+                    return_reason=r.return_reason,
+                    computed=r.computed,
+                    implausible_confirmed=r.implausible_confirmed,
+                    returned_by_id=r.returned_by_id,
+                    corrected_by_id=r.corrected_by_id,
+                    corrected_at=r.corrected_at,
                 )
                 for r in LabResult.objects.filter(patient_id__in=ids)
+            ],
+            "versions": [
+                plain.PlainResultVersion(
+                    result_id=v.result_id,
+                    version=v.version,
+                    value=v.value,
+                    replaced_by_id=v.replaced_by_id,
+                    replaced_at=v.replaced_at,
+                    reason=v.reason,
+                )
+                for v in LabResultVersion.objects.filter(patient_id__in=ids)
+            ],
+            "alerts": [
+                plain.PlainResultAlert(
+                    result_id=a.result_id,
+                    kind=a.kind,
+                    acknowledged_by_id=a.acknowledged_by_id,
+                    acknowledged_at=a.acknowledged_at,
+                )
+                for a in CriticalAlert.objects.filter(patient_id__in=ids)
             ],
         }
         for batch in rows.values():

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 
 from carnet.clinical.models import DocumentKind, Medication
-from carnet.laboratory.models import LabTest, OrderStatus
+from carnet.laboratory.models import AlertKind, LabTest, OrderStatus
 from carnet.organisations.models import Establishment, Room, Unit
 from carnet.staff.models import Practitioner
 
@@ -188,8 +188,41 @@ class PlainLabResult(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     validated_at = models.DateTimeField(null=True)
+    return_reason = models.TextField(null=True)
+    computed = models.BooleanField(default=False)
+    implausible_confirmed = models.BooleanField(default=False)
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    corrected_at = models.DateTimeField(null=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["patient", "validated_at"], name="plain_lab_result_patient")
         ]
+
+
+class PlainResultVersion(models.Model):
+    result = models.ForeignKey(PlainLabResult, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveSmallIntegerField()
+    value = models.TextField()
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    replaced_at = models.DateTimeField()
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["version"]
+
+
+class PlainResultAlert(models.Model):
+    result = models.ForeignKey(PlainLabResult, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True)

@@ -258,6 +258,7 @@ def plain_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
         "can_write_note": may(Capability.WRITE_NOTE) and bool(chart.encounters),
         "can_manage_encounters": may(Capability.MANAGE_ENCOUNTERS),
         "can_prescribe": may(Capability.PRESCRIBE),
+        "can_write_letter": may(Capability.SIGN_LETTER),
         "can_add_document": may(Capability.ADD_DOCUMENT) and bool(chart.encounters),
         "can_open_sensitive": may(Capability.OPEN_SENSITIVE),
         "can_discharge": may(Capability.MANAGE_ENCOUNTERS),
@@ -275,9 +276,17 @@ def plain_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 def _items() -> QuerySet:
-    return PlainLabItem.objects.select_related(
-        "test", "result__entered_by", "result__validated_by"
-    ).order_by("test__rank")
+    return (
+        PlainLabItem.objects.select_related(
+            "test",
+            "result__entered_by",
+            "result__validated_by",
+            "result__returned_by",
+            "result__corrected_by",
+        )
+        .prefetch_related("result__versions__replaced_by", "result__alerts__acknowledged_by")
+        .order_by("test__rank")
+    )
 
 
 @public_view
