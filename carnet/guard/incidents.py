@@ -73,6 +73,9 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
     "clinical.letter.view": (*CHART_FIELDS, "discharge_letters"),
     "clinical.sensitive.open": (*CHART_FIELDS, "sensitive_category_items"),
     "lab.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),
+    # An order composed for the laboratory's system: the identity it carries, and the order.
+    "lab.hl7.order": (*NAME_FIELDS, "sex", "birth_date", "ipp", "laboratory_orders"),
+    "lab.hl7.order_answer": (*NAME_FIELDS, "laboratory_orders"),
     "laboratory.": (*NAME_FIELDS, "sex", "birth_date", "laboratory_results"),
     "desk.": (*NAME_FIELDS, "appointments"),
     "scheduling.": (*NAME_FIELDS, "appointments"),

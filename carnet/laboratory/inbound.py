@@ -23,9 +23,9 @@ from carnet.patients.models import ExternalIdentifier, IdentifierKind
 from carnet.vault import keys as vault_keys
 from carnet.vault import scope as vault_scope
 
-from .models import InboundMessage, InboundStatus, LabOrder
+from .models import InboundMessage, InboundStatus, LabOrder, LabResult, LabSystem
 from .selectors import lab_order_for
-from .services import enter_results
+from .services import enter_results, validate_from_system
 
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
 
@@ -153,6 +153,14 @@ def _enter(actor: Actor, laboratory: int, incoming: IncomingResults) -> LabOrder
         enter_results(actor=actor, order_id=order.pk, entries=entries)
     except ValidationError as error:
         raise _Quarantine(" ".join(error.messages)) from None
+    prevalidated = LabSystem.objects.filter(
+        laboratory_id=laboratory, active=True, results_prevalidated=True
+    ).exists()
+    if prevalidated:
+        entered = LabResult.objects.filter(
+            item_id__in=list(entries), entered_by_id=actor.user_id, validated_at__isnull=True
+        ).values_list("pk", flat=True)
+        validate_from_system(actor=actor, order_id=order.pk, result_ids=list(entered))
     return order
 
 

@@ -224,6 +224,9 @@ class LabResult(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     validated_at = models.DateTimeField(null=True)
+    # Validated upstream by the laboratory's own system (LabSystem.results_prevalidated): no
+    # account of Carnet validated it, and the result says so.
+    validated_by_system = models.BooleanField(default=False)
     # Worked out by the laboratory's formula from other results, never typed.
     computed = models.BooleanField(default=False)
     # Outside the test's plausibility limits, kept because it was typed twice with a comment.
@@ -250,7 +253,12 @@ class LabResult(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(validated_by__isnull=True, validated_at__isnull=True)
-                | models.Q(validated_by__isnull=False, validated_at__isnull=False),
+                | models.Q(validated_by__isnull=False, validated_at__isnull=False)
+                | models.Q(
+                    validated_by__isnull=True,
+                    validated_at__isnull=False,
+                    validated_by_system=True,
+                ),
                 name="lab_result_validation_complete",
             ),
         ]
@@ -381,3 +389,55 @@ class InboundMessage(models.Model):
             )
         ]
         indexes = [models.Index(fields=["laboratory", "status"], name="lab_inbound_status")]
+
+
+class LabSystem(models.Model):
+    """The laboratory information system (LIS) a laboratory's orders go to over HL7 v2 MLLP,
+    and what the laboratory says of the results it sends back. Set by the operator
+    (`carnet hl7 connect`); a laboratory without one gets its orders on Carnet's worklist only."""
+
+    laboratory = models.OneToOneField(
+        Establishment, on_delete=models.PROTECT, related_name="lab_system"
+    )
+    # MSH-5, the receiving application (the LIS's name as it expects it).
+    application = models.CharField(max_length=64)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    active = models.BooleanField(default=True)
+    # The analysers' values come validated by the LIS's own biologist: the results it sends
+    # are validated on arrival (recorded as such), not put on a technician's validation tab.
+    results_prevalidated = models.BooleanField(default=False)
+
+
+class OutboundStatus(models.TextChoices):
+    PENDING = "pending", _("To send")
+    ACCEPTED = "accepted", _("Accepted by the laboratory system")
+    REFUSED = "refused", _("Refused by the laboratory system")
+
+
+class OutboundOrder(models.Model):
+    """An order to send to the laboratory's system (HL7 v2 OML^O21): queued with the order,
+    sent by `carnet hl7 send` as the laboratory's service account, kept with the answer. The
+    message itself is composed at sending time and never stored (it names the patient); the
+    system's reason for a refusal is sealed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(LabOrder, on_delete=models.PROTECT, related_name="sent")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    laboratory = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
+    control_id = models.CharField(max_length=20, unique=True)
+    created_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True)
+    # The last try that did not get an answer (connection refused, timed out): in clear, it
+    # is about the network, never the patient.
+    last_error = models.CharField(max_length=200, blank=True)
+    ack_code = models.CharField(max_length=2, blank=True)
+    answered_at = models.DateTimeField(null=True)
+    reason = SealedTextField(owner_field="patient_id")
+
+    class Meta:
+        indexes = [models.Index(fields=["laboratory", "status"], name="lab_outbound_status")]

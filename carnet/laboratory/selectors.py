@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carnet.clinical.letters import ResultLine
 from carnet.clinical.sensitivity import category_label, masked_label, may_see, open_categories
@@ -323,7 +324,9 @@ def _line(item: LabOrderItem, *, open_value: bool) -> Line:
         entered_by=result.entered_by.display_name,
         entered_by_id=result.entered_by_id,
         entered_at=result.entered_at,
-        validated_by=result.validated_by.display_name if result.validated_by else "",
+        validated_by=result.validated_by.display_name
+        if result.validated_by
+        else (str(_("the laboratory's system")) if result.validated_by_system else ""),
         validated_at=result.validated_at,
         computed=result.computed,
         implausible_confirmed=result.implausible_confirmed,
@@ -359,6 +362,9 @@ class OrderSheet:
     lines: tuple[Line, ...]
     specimens: tuple[SpecimenRow, ...]
     tubes: tuple[str, ...] = field(default=())
+    # Sent to the laboratory's system: (status label, when, the system's reason or the last
+    # error), the newest first.
+    sent: tuple[tuple[str, datetime.datetime | None, str], ...] = field(default=())
 
     @property
     def to_enter(self) -> tuple[Line, ...]:
@@ -430,6 +436,14 @@ def order_sheet(*, actor: Actor, order_id: object) -> OrderSheet:
             for s in specimens
         ),
         tubes=tuple(kinds),
+        sent=tuple(
+            (
+                o.get_status_display(),
+                o.answered_at or o.last_attempt_at,
+                (o.reason or "") if o.status == "refused" else o.last_error,
+            )
+            for o in order.sent.order_by("-created_at")
+        ),
     )
 
 

@@ -35,12 +35,14 @@ from .models import (
     LabOrder,
     LabOrderItem,
     LabResult,
+    LabSystem,
     LabTest,
     OrderStatus,
     Priority,
     ResultAcknowledgement,
     Specimen,
 )
+from .outbound import queue_for_system
 from .selectors import FOLLOW_UP_DAYS, NIL, ORDER_OPEN_DAYS, lab_order_for, laboratories_for
 from .values import Flag, flag_for, implausible, parse_value, plausible_text, reference_for
 
@@ -133,6 +135,7 @@ def order_tests(
         starts_at=now,
         ends_at=now + datetime.timedelta(days=ORDER_OPEN_DAYS),
     )
+    queue_for_system(order)
     return order
 
 
@@ -351,6 +354,44 @@ def validate_results(*, actor: Actor, order_id: object, result_ids: Iterable[obj
     LabResult.objects.filter(pk__in=[r.pk for r in results]).update(
         validated_by_id=actor.user_id, validated_at=now
     )
+    _validated(order, results, now)
+    return len(results)
+
+
+def validate_from_system(*, actor: Actor, order_id: object, result_ids: Iterable[object]) -> int:
+    """Results the laboratory's system sent as validated by its own biologist, where the
+    laboratory says so (LabSystem.results_prevalidated): recorded as validated by the system,
+    never by an account of Carnet; the rest as for a validation here (alerts, order done).
+    Only what the sending account itself entered, unvalidated."""
+    order, _patient = lab_order_for(actor, order_id, Capability.LAB_WORK, lock=True)
+    system = LabSystem.objects.filter(laboratory_id=order.laboratory_id, active=True).first()
+    if system is None or not system.results_prevalidated:
+        raise ValidationError(_("This laboratory's results are validated here."))
+    wanted = {_int(r) for r in result_ids} - {None}
+    results = list(
+        LabResult.objects.select_for_update(of=("self",))
+        .select_related("item__test")
+        .filter(
+            item__order=order,
+            pk__in=wanted,
+            entered_by_id=actor.user_id,
+            validated_at__isnull=True,
+            returned_at__isnull=True,
+        )
+    )
+    if not results:
+        return 0
+    now = timezone.now()
+    LabResult.objects.filter(pk__in=[r.pk for r in results]).update(
+        validated_at=now, validated_by_system=True
+    )
+    _validated(order, results, now)
+    return len(results)
+
+
+def _validated(order: LabOrder, results: list[LabResult], now: datetime.datetime) -> None:
+    """After results were validated: critical values alert the prescriber; an order whose
+    every test is validated is done, and the laboratory keeps only its follow-up."""
     _alert_critical(order, results, now)
     pending = Q(result__isnull=True) | Q(result__validated_at__isnull=True)
     if not LabOrderItem.objects.filter(pending, order=order).exists():
@@ -368,7 +409,6 @@ def validate_results(*, actor: Actor, order_id: object, result_ids: Iterable[obj
             starts_at=now,
             ends_at=now + datetime.timedelta(days=FOLLOW_UP_DAYS),
         )
-    return len(results)
 
 
 @transaction.atomic
