@@ -3,6 +3,7 @@
 conditions did not hold sent with its absent-data reason instead of a value."""
 
 import datetime
+import json
 
 import pytest
 import time_machine
@@ -10,10 +11,12 @@ from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B.observation import Observation
 
+from carnet.guard.models import CareRelationship
 from carnet.laboratory.corrections import correct_result
 from carnet.laboratory.models import LabResult
 
 from .clinical_helpers import client_of
+from .factories import make_patient
 from .fhir_clients import smart
 from .fhir_clients.smart import bearer, parsed
 from .laboratory_fixtures import acting, make_lab
@@ -182,3 +185,69 @@ def test_each_tube_reads_as_a_specimen_of_its_report(establishment, other_establ
     outside = smart.user_token(client_of(outsider), smart.app(), "user/*.rs")
     refused = API.get(f"/fhir/Specimen/{tube.pk}", **bearer(outside))
     assert refused.status_code in (403, 404) and tube.barcode not in refused.content.decode()
+
+
+def test_a_laboratory_system_adds_a_test_to_an_order_where_allowed(establishment):
+    """A reflex test (ServiceRequest create) by the laboratory's backend: only to an order of
+    its own laboratory, for that order's patient, where the ordering establishment allows it;
+    never a new order, never a new relationship; no one else creates one."""
+    from carnet.guard.policy import Role
+    from carnet.laboratory.models import LabOrderItem
+
+    from .laboratory_fixtures import staff_user
+
+    lab = make_lab(establishment)
+    order = lab.order(K)
+    staff_user(Role.LAB_TECHNICIAN, lab.laboratory, username="lis.backend")
+    backend = smart.backend("lis.backend", scopes="system/ServiceRequest.c")
+    token = smart.backend_token(backend, "system/ServiceRequest.c")
+
+    def add(code, accession=None, patient=None, intent="reflex-order", by=token):
+        body = {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": intent,
+            "subject": {"reference": f"Patient/{patient or lab.patient}"},
+            "requisition": {"value": accession or order.accession},
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        }
+        return API.post(
+            "/fhir/ServiceRequest",
+            json.dumps(body),
+            content_type="application/fhir+json",
+            **bearer(by),
+        )
+
+    refused = add(CHOL)
+    assert refused.status_code == 422 and "does not let" in refused.content.decode()
+    establishment.laboratory_add_ons = True
+    establishment.save()
+    relationships_before = CareRelationship.objects.count()
+    created = add(CHOL)
+    assert created.status_code == 201, created.content
+    resource = created.json()
+    assert resource["intent"] == "reflex-order" and resource["requisition"]["value"] == (
+        order.accession
+    )
+    item = LabOrderItem.objects.get(order=order, test__loinc=CHOL)
+    assert item.added_by.username == "lis.backend"
+    assert created["Location"].endswith(f"ServiceRequest/{item.pk}")
+    assert CareRelationship.objects.count() == relationships_before
+    # The prescriber reads it as the laboratory's own request.
+    reader = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.rs")
+    seen = parsed(API.get(f"/fhir/ServiceRequest/{item.pk}", **bearer(reader)))
+    assert seen["intent"] == "reflex-order"
+    # Twice, an unknown requisition, another patient, a prescriber's intent: refused.
+    assert add(CHOL).status_code == 422
+    assert add(HDL, accession="26-999999").status_code == 422
+    other = make_patient(establishment)
+    assert add(HDL, patient=other).status_code == 422
+    assert add(HDL, intent="order").status_code == 422
+    # Another laboratory's system cannot add to this laboratory's order.
+    staff_user(Role.LAB_TECHNICIAN, lab.other_laboratory, username="lis.autre")
+    elsewhere = smart.backend("lis.autre", scopes="system/ServiceRequest.c", name="Autre")
+    assert add(HDL, by=smart.backend_token(elsewhere, "system/ServiceRequest.c")).status_code == 422
+    # A practitioner's app creates no ServiceRequest this way.
+    writer = smart.user_token(client_of(lab.practitioner), smart.app(), "user/*.cruds")
+    assert add(HDL, by=writer).status_code in (403, 404)
+    assert not LabOrderItem.objects.filter(order=order, test__loinc=HDL).exists()

@@ -179,6 +179,12 @@ class AccessionCounter(models.Model):
 class LabOrderItem(models.Model):
     order = models.ForeignKey(LabOrder, on_delete=models.CASCADE, related_name="items")
     test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
+    # A test the laboratory added to the prescriber's order (reflex or add-on, where the
+    # ordering establishment allows it): by which of its accounts, when.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    added_at = models.DateTimeField(null=True)
 
     class Meta:
         ordering = ["test__rank"]

@@ -265,6 +265,8 @@ class Line:
     # The numeric reference as stored for this patient ("" where open-ended).
     reference_low: str = ""
     reference_high: str = ""
+    # Added to the prescriber's order by the laboratory (a reflex or add-on test).
+    added_by_laboratory: bool = False
 
     @property
     def returned(self) -> bool:
@@ -285,8 +287,9 @@ class Line:
 
 def _line(item: LabOrderItem, *, open_value: bool) -> Line:
     result = getattr(item, "result", None)
+    added = item.added_by_id is not None
     if result is None:
-        return Line(item_id=item.pk, test=item.test, unit=item.test.unit)
+        return Line(item_id=item.pk, test=item.test, unit=item.test.unit, added_by_laboratory=added)
     test = item.test
     seen = {}
     if open_value:
@@ -333,6 +336,7 @@ def _line(item: LabOrderItem, *, open_value: bool) -> Line:
         returned_by=result.returned_by.display_name if result.returned_by else "",
         corrected_by=result.corrected_by.display_name if result.corrected_by else "",
         corrected_at=result.corrected_at,
+        added_by_laboratory=added,
         **seen,
     )
 

@@ -412,6 +412,31 @@ def _validated(order: LabOrder, results: list[LabResult], now: datetime.datetime
 
 
 @transaction.atomic
+def add_test(*, actor: Actor, order_id: object, test_id: object) -> LabOrderItem:
+    """The laboratory adds a test to a prescriber's order still in its hands (a reflex or
+    add-on test its biologist decides), where the ordering establishment allows it. Never a
+    new order: the patient is the order's, already the laboratory's; nothing new is opened."""
+    order, _patient = lab_order_for(actor, order_id, Capability.LAB_WORK, lock=True)
+    if not order.ordered_from.laboratory_add_ons:
+        raise ValidationError(
+            _("%(establishment)s does not let its laboratories add tests to its orders.")
+            % {"establishment": order.ordered_from.name}
+        )
+    if order.status == OrderStatus.DONE:
+        raise ValidationError(_("This order is done: a new test needs a new order."))
+    test = LabTest.objects.filter(pk=_int(test_id), active=True).first()
+    if test is None:
+        raise ValidationError(_("This test is not in the catalogue."))
+    if test.computed:
+        raise ValidationError(_("A computed test is worked out, never ordered."))
+    if order.items.filter(test=test).exists():
+        raise ValidationError(_("This test is already in the order."))
+    return LabOrderItem.objects.create(
+        order=order, test=test, added_by_id=actor.user_id, added_at=timezone.now()
+    )
+
+
+@transaction.atomic
 def acknowledge_result(*, actor: Actor, result_id: object) -> LabResult:
     """A practitioner marks a validated result as read: it leaves their results to review.
     Only for a patient in their care: anyone else's result answers like none at all, before

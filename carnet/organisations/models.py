@@ -28,6 +28,9 @@ class Establishment(models.Model):
     city = models.CharField(_("city"), max_length=100, blank=True)
     # Next IPP (patient identifier) number; allocated under a row lock.
     ipp_counter = models.BigIntegerField(default=0)
+    # The group's laboratories may add tests to this establishment's orders (reflex and
+    # add-on tests the biologist decides, sent by the laboratory's system).
+    laboratory_add_ons = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]

@@ -7,12 +7,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from carnet.guard.policy import Capability
-from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult, Specimen
+from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult, LabTest, Specimen
 from carnet.laboratory.selectors import patient_results
+from carnet.laboratory.services import add_test
 from carnet.laboratory.values import UCUM, numeric
 
-from ..fhir import ApiError, check_parameters, instant
+from ..fhir import ApiError, check_parameters, instant, parse_resource, reference_id
 from ..registry import Call, Interaction, ResourceDefinition, Result, SearchParameter, register
 from ..search import searchset_of
 from .clinical import _PAGING, in_range, masked_issue, patient_of, subject
@@ -297,7 +300,8 @@ def service_request(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
         "resourceType": "ServiceRequest",
         "id": str(line.item_id),
         "status": "completed" if line.validated else "active",
-        "intent": "order",
+        # A test the laboratory added to the order (reflex or add-on) is the laboratory's own.
+        "intent": "reflex-order" if line.added_by_laboratory else "order",
         "priority": "urgent" if report.urgent else "routine",
         "category": [{"coding": [{"system": SNOMED, "code": "108252007"}]}],
         "code": {
@@ -355,6 +359,68 @@ def read_request(call: Call) -> Result:
     raise ApiError(404, "not-found", f"ServiceRequest/{call.resource_id} not found.")
 
 
+# What a laboratory system may say it adds to an order.
+_ADDED_INTENTS = ("reflex-order", "filler-order")
+
+
+def create_request(call: Call) -> Result:
+    """A laboratory system adds a test to an order of its laboratory (a reflex or add-on test),
+    where the ordering establishment allows it: the order named by its requisition (accession
+    number) and its patient, the test by its LOINC code. Never a new order for anyone."""
+    resource = parse_resource(call.body, "ServiceRequest")
+    if resource.get("intent") not in _ADDED_INTENTS:
+        raise ApiError(
+            422, "processing", "A laboratory adds a test as a reflex-order or a filler-order."
+        )
+    if resource.get("status", "active") != "active":
+        raise ApiError(422, "processing", "A test added to an order is active.")
+    subject_ref = (resource.get("subject") or {}).get("reference", "")
+    patient = reference_id(subject_ref, "Patient", "subject")
+    accession = str((resource.get("requisition") or {}).get("value") or "")
+    codes = [
+        c.get("code", "")
+        for c in (resource.get("code") or {}).get("coding", [])
+        if c.get("system") == LOINC
+    ]
+    if not accession or len(codes) != 1:
+        raise ApiError(
+            400, "required", "Name the order (requisition) and one LOINC code (code.coding)."
+        )
+    order = LabOrder.objects.filter(
+        accession=accession,
+        patient_id=patient,
+        laboratory_id__in=call.actor.establishment_ids,
+    ).first()
+    test = LabTest.objects.filter(loinc=codes[0], active=True).first()
+    if order is None:
+        raise ApiError(
+            422, "processing", "No order of your laboratory has this requisition for this patient."
+        )
+    if test is None:
+        raise ApiError(422, "processing", f"LOINC {codes[0]} is not in the catalogue.")
+    try:
+        item = add_test(actor=call.actor, order_id=order.pk, test_id=test.pk)
+    except ValidationError as error:
+        raise ApiError(422, "processing", " ".join(error.messages)) from None
+    created = {
+        "resourceType": "ServiceRequest",
+        "id": str(item.pk),
+        "status": "active",
+        "intent": "reflex-order",
+        "priority": order.priority,
+        "category": [{"coding": [{"system": SNOMED, "code": "108252007"}]}],
+        "code": {
+            "coding": [{"system": LOINC, "code": test.loinc, "display": test.name_en}],
+            "text": test.name,
+        },
+        "subject": {"reference": f"Patient/{patient}"},
+        "requisition": {"value": order.accession},
+        "authoredOn": instant(item.added_at),
+        "performer": [{"display": order.laboratory.name}],
+    }
+    return 201, created, {"Location": f"{call.base}ServiceRequest/{item.pk}"}
+
+
 register(
     ResourceDefinition(
         type="ServiceRequest",
@@ -365,6 +431,7 @@ register(
         interactions={
             "read": Interaction("laboratory.results", Capability.VIEW_CLINICAL, read_request),
             "search": Interaction("laboratory.results", Capability.VIEW_CLINICAL, search_requests),
+            "create": Interaction("laboratory.add_test", Capability.LAB_WORK, create_request),
         },
         search=(
             SearchParameter(
@@ -382,7 +449,6 @@ register(
 
 
 # The tube's content as SNOMED CT specimen types.
-SNOMED = "http://snomed.info/sct"
 SPECIMEN_TYPES = {
     "blood_edta": ("122555007", "Venous blood specimen"),
     "plasma_citrate": ("119361006", "Plasma specimen"),
