@@ -25,6 +25,7 @@ SMALL = [
     ("exfiltration.py", ["--patients", "3000"]),
     ("workday.py", ["--patients", "1500", "--days", "2"]),
     ("rotate.py", ["--keys", "20000"]),
+    ("password_hash.py", ["--verifications", "20", "--flood", "8"]),
     (
         "booking.py",
         ["--agendas", "40", "--patients", "1000", "--queries", "300", "--bookings", "300"],

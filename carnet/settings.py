@@ -172,8 +172,11 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Argon2id first: Django's parameters (t=2, m=100 MiB, p=8) are above OWASP's minimum.
+# Argon2id at OWASP's first setting (m=19 MiB, t=2, p=1), a bounded number at once per process
+# (carnet/staff/hashers.py); hashes made with Django's heavier default still verify and are
+# rewritten at the next sign-in.
 PASSWORD_HASHERS = [
+    "carnet.staff.hashers.BoundedArgon2Hasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]

@@ -2,6 +2,8 @@
 and per address, forged (CSRF-less) posts, idle sessions; and the password storage."""
 
 import datetime
+import threading
+import time
 
 import pytest
 import time_machine
@@ -18,6 +20,7 @@ from carnet.audit.models import AuditEntry
 from carnet.guard.policy import Role
 from carnet.patients.models import Patient
 from carnet.staff import enrolment
+from carnet.staff.hashers import SLOTS, BoundedArgon2Hasher
 
 from .conftest import signed_in_client
 from .factories import UserFactory, totp_device
@@ -195,12 +198,45 @@ def test_patients_and_screens_cannot_use_the_staff_sign_in(establishment):
 
 
 def test_passwords_are_stored_with_argon2id_at_least_at_owasp_parameters():
-    assert carnet_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
-    hasher = Argon2PasswordHasher()
+    assert carnet_settings.PASSWORD_HASHERS[0] == "carnet.staff.hashers.BoundedArgon2Hasher"
+    hasher = BoundedArgon2Hasher()
     assert hasher.memory_cost >= 19 * 1024 and hasher.time_cost >= 2 and hasher.parallelism >= 1
     encoded = hasher.encode("a long enough passphrase", hasher.salt())
-    assert encoded.startswith("argon2$argon2id$")
+    assert encoded.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
     assert hasher.verify("a long enough passphrase", encoded)
+    assert not hasher.verify("another passphrase", encoded)
+    # A hash made with Django's heavier default still verifies, and is to be rewritten.
+    older = Argon2PasswordHasher().encode("a long enough passphrase", hasher.salt())
+    assert hasher.verify("a long enough passphrase", older) and hasher.must_update(older)
+    assert not hasher.must_update(encoded)
+
+
+def test_no_more_than_a_few_hashings_at_once(monkeypatch):
+    """A flood of sign-ins waits for a slot: never more than SLOTS hashings (and their memory)
+    at once in a process."""
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_verify(self, password, encoded):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return True
+
+    monkeypatch.setattr(Argon2PasswordHasher, "verify", slow_verify)
+    hasher = BoundedArgon2Hasher()
+    threads = [
+        threading.Thread(target=hasher.verify, args=("x", "argon2$...")) for _ in range(SLOTS * 3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert most == SLOTS
 
 
 def test_short_and_common_passwords_are_refused():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import hl7
@@ -87,6 +88,13 @@ async def _exchange(host: str, port: int, text: str) -> hl7.Message:
         writer.close()
 
 
+def _on_own_loop(host: str, port: int, text: str) -> hl7.Message:
+    """The exchange on an event loop of its own, in a thread of its own: the caller's thread
+    may already run a loop (an application server's, a test browser's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _exchange(host, port, text)).result()
+
+
 def _field(segment: hl7.Segment, index: int) -> str:
     try:
         return str(segment[index])
@@ -108,7 +116,7 @@ def send_pending(account: str) -> Sent:
         if order is None:
             continue
         try:
-            ack = asyncio.run(_exchange(order.host, order.port, compose(order)))
+            ack = _on_own_loop(order.host, order.port, compose(order))
             msa = ack.segment("MSA")
             code, reason = _field(msa, 1), _field(msa, 3)
         except (TimeoutError, OSError, ValueError, KeyError) as error:
