@@ -23,6 +23,9 @@ class Identifier:
     establishment: str
     kind: str
     value: str
+    # The assigning establishment itself (its id and FINESS number), for the interfaces.
+    establishment_id: int | None = None
+    finess: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,13 @@ def identity_card(patient: Patient) -> IdentityCard:
         treating_doctor_id=doctor.pk if doctor else None,
         treating_doctor=f"Dr {doctor.user.get_full_name()}" if doctor else "",
         identifiers=tuple(
-            Identifier(i.establishment.name, i.kind, i.value)
+            Identifier(
+                i.establishment.name,
+                i.kind,
+                i.value,
+                i.establishment_id,
+                i.establishment.finess,
+            )
             for i in sorted(patient.identifiers.all(), key=lambda i: i.establishment.name)
         ),
         created_at=patient.created_at,

@@ -16,7 +16,7 @@ from carnet.guard.boundary import opened_through
 from carnet.guard.policy import Capability
 from carnet.guard.relationships import kinds_for
 from carnet.organisations.models import Establishment
-from carnet.patients.cards import IdentityCard, SearchRow
+from carnet.patients.cards import Identifier, IdentityCard, SearchRow
 from carnet.patients.forms import IdentityForm
 from carnet.patients.selectors import (
     SearchQuery,
@@ -74,17 +74,18 @@ SEARCH = (
 )
 
 
-def _establishments(names: set[str]) -> dict[str, Establishment]:
-    return {e.name: e for e in Establishment.objects.filter(name__in=names)}
-
-
-def _ipp(value: str, establishment: Establishment | None) -> dict[str, Any]:
-    identifier: dict[str, Any] = {"use": "usual", "type": S.typed("PI", fr=False), "value": value}
-    if establishment is not None:
-        identifier["system"] = S.ipp_system(establishment.finess)
+def _ipp(identifier_of: Identifier) -> dict[str, Any]:
+    """An IPP with its assigning establishment, as the identity card carries it (no query)."""
+    identifier: dict[str, Any] = {
+        "use": "usual",
+        "type": S.typed("PI", fr=False),
+        "value": identifier_of.value,
+    }
+    if identifier_of.establishment_id is not None:
+        identifier["system"] = S.ipp_system(identifier_of.finess)
         identifier["assigner"] = {
-            "reference": f"Organization/{establishment.pk}",
-            "display": establishment.name,
+            "reference": f"Organization/{identifier_of.establishment_id}",
+            "display": identifier_of.establishment,
         }
     return identifier
 
@@ -117,8 +118,7 @@ def patient_resource(card: IdentityCard) -> dict[str, Any]:
                 },
             }
         )
-    places = _establishments({i.establishment for i in card.identifiers})
-    identifiers = [_ipp(i.value, places.get(i.establishment)) for i in card.identifiers]
+    identifiers = [_ipp(i) for i in card.identifiers]
     if card.is_qualified and card.nir:
         identifiers.append(
             {"use": "official", "type": S.typed("INS-NIR"), "system": S.INS_NIR, "value": card.nir}
@@ -198,7 +198,17 @@ def search_resource(row: SearchRow, establishment: Establishment | None) -> dict
     if row.used_surname:
         resource["name"].append({"use": "usual", "family": row.used_surname})
     if row.ipp:
-        resource["identifier"] = [_ipp(row.ipp, establishment)]
+        resource["identifier"] = [
+            _ipp(
+                Identifier(
+                    establishment.name if establishment else "",
+                    "ipp",
+                    row.ipp,
+                    establishment.pk if establishment else None,
+                    establishment.finess if establishment else "",
+                )
+            )
+        ]
     return resource
 
 
