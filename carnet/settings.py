@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "carnet.guard.http.RequestIdMiddleware",
     "carnet.api.cors.SmartCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "carnet.guard.http.SessionRefreshMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -208,9 +209,10 @@ AXES_IPWARE_PROXY_COUNT = int(os.environ.get("CARNET_PROXY_COUNT", "0")) or None
 OTP_TOTP_ISSUER = "Carnet"
 OTP_TOTP_THROTTLE_FACTOR = 1
 
-# Sessions end after 30 idle minutes, and with the browser.
+# Sessions end after 30 idle minutes, and with the browser. The expiry moves on with use, saved
+# at most once a minute (guard.http.SessionRefreshMiddleware), not at every request.
 SESSION_COOKIE_AGE = int(os.environ.get("CARNET_SESSION_IDLE_SECONDS", "1800"))
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -11,7 +11,9 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_otp.oath import TOTP
 
@@ -183,6 +185,21 @@ def test_an_idle_session_expires(secretary):
     with time_machine.travel(later):
         response = client.get(reverse("web:dashboard"))
     assert response.status_code == 302 and reverse("web:login") in response["Location"]
+
+
+def test_a_session_in_use_stays_open_without_a_write_at_every_request(secretary):
+    """Used every few minutes for longer than the idle timeout, the session stays open; the
+    expiry moves on at most once a minute, not at every request."""
+    client = signed_in_client(secretary)
+    start = datetime.datetime.now(tz=datetime.UTC)
+    step = datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE // 3)
+    for n in range(1, 7):
+        with time_machine.travel(start + n * step):
+            assert client.get(reverse("web:dashboard")).status_code == 200
+    soon = start + 6 * step + datetime.timedelta(seconds=5)
+    with time_machine.travel(soon), CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("web:dashboard")).status_code == 200
+    assert not any('UPDATE "django_session"' in q["sql"] for q in queries.captured_queries)
 
 
 def test_patients_and_screens_cannot_use_the_staff_sign_in(establishment):

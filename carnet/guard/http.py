@@ -52,6 +52,29 @@ class RequestIdMiddleware:
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
+class SessionRefreshMiddleware:
+    """The idle timeout without a session write on every request: a session in use is saved
+    (its expiry moved on) when it changed or when its last refresh is REFRESH_SECONDS old, so
+    an idle session still ends within SESSION_COOKIE_AGE of the last request (at most
+    REFRESH_SECONDS sooner, never later). Placed right after SessionMiddleware."""
+
+    REFRESH_SECONDS = 60
+    KEY = "_refreshed"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is None or not session.accessed or session.modified or session.is_empty():
+            return response
+        now = int(time.time())
+        if now - int(session.get(self.KEY) or 0) >= self.REFRESH_SECONDS:
+            session[self.KEY] = now
+        return response
+
+
 class MethodMiddleware:
     def __init__(self, get_response: View) -> None:
         self.get_response = get_response
