@@ -17,18 +17,12 @@ from carnet.guard.policy import Role
 from carnet.guard.relationships import relate
 from carnet.patients.models import Patient
 
-from ..clinical_helpers import admission, as_actor, in_care, member
+from ..clinical_helpers import admission, as_actor, in_care
 from ..factories import EstablishmentFactory, UnitFactory, make_patient, totp_device
-from .signing import PASSWORD, sign_in
+from .signing import sign_in
+from .test_clinical_journey import _account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _account(username, role, establishment, unit=None, **names):
-    user = member(role, establishment, unit, username=username, **names)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 def test_a_stay_ends_with_its_signed_letter(page, browser, live_server, shoot):
