@@ -93,11 +93,24 @@ def other_page(browser):
 def shoot(page):
     """shoot(name): a full-page screenshot of the current page, test-artifacts/<name>.png;
     shoot(name, on=other) takes it of another page (another browser context)."""
+    from playwright.sync_api import Error as PlaywrightError
+
     ARTIFACTS.mkdir(exist_ok=True)
 
     def take(name: str, *, on=None) -> Path:
         path = ARTIFACTS / f"{name}.png"
-        (on or page).screenshot(path=str(path), full_page=True)
+        target = on or page
+        # Chromium sometimes has no frame to give right after a navigation ("Unable to capture
+        # screenshot"): the page is waited for and asked again, a few times at most.
+        for attempt in range(3):
+            try:
+                target.wait_for_load_state("load")
+                target.screenshot(path=str(path), full_page=True)
+                return path
+            except PlaywrightError as error:
+                if "Unable to capture screenshot" not in str(error) or attempt == 2:
+                    raise
+                target.wait_for_timeout(300)
         return path
 
     return take
