@@ -144,8 +144,11 @@ class Chart:
 _LetterStatus = tuple["datetime.datetime | None", bool, str]
 
 
-def _encounter_view(encounter: Encounter, letters: dict[object, _LetterStatus]) -> EncounterView:
-    signed_at, draft, letter_id = letters.get(encounter.pk, (None, False, ""))
+def encounter_view(
+    encounter: Encounter, letters: dict[object, _LetterStatus] | None = None
+) -> EncounterView:
+    """An encounter as pages show it, with its letter's status when given (`_letters`)."""
+    signed_at, draft, letter_id = (letters or {}).get(encounter.pk, (None, False, ""))
     return EncounterView(
         id=str(encounter.pk),
         kind=encounter.kind,
@@ -308,7 +311,7 @@ def open_chart(*, actor: Actor, patient_id: object) -> Chart:
     return Chart(
         card=identity_card(patient),
         closed=closed_because(patient),
-        encounters=tuple(_encounter_view(e, letters) for e in encounters),
+        encounters=tuple(encounter_view(e, letters) for e in encounters),
         notes=note_views,
         prescriptions=prescription_views,
         documents=document_views,

@@ -23,13 +23,20 @@ from django.utils.translation import gettext as _
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import Refused, ledger_for
 from carnet.guard.policy import Capability
-from carnet.patients.cards import display_name, identity_card
+from carnet.patients.cards import IdentityCard, display_name, identity_card
+from carnet.patients.models import Patient
 from carnet.patients.selectors import parse_patient_id
 from carnet.staff import notices
 from carnet.staff.models import Practitioner
 
-from .access import encounter_of, readable_patient, single_unit, writable_patient
-from .chart import Chart, EncounterView, _name
+from .access import (
+    closed_because,
+    encounter_of,
+    readable_patient,
+    single_unit,
+    writable_patient,
+)
+from .chart import Chart, EncounterView, _name, encounter_view
 from .models import DischargeLetter, EncounterKind
 from .notes import clean_category
 from .printouts import grouped_code
@@ -175,6 +182,34 @@ def _letters_query():
     )
 
 
+def _visible(
+    actor: Actor, patient: Patient, letter: DischargeLetter, opened: frozenset[str] | None = None
+) -> bool:
+    """Whether the reader sees this letter's sections (a sensitive one outside the author's
+    team, not opened with a reason, stays masked)."""
+    return may_see(
+        actor,
+        str(patient.id),
+        letter.category,
+        letter.author_id,
+        letter.author_unit_id,
+        opened=opened,
+    )
+
+
+def _letter_row(
+    actor: Actor, patient: Patient, letter_id: object, *related: str
+) -> tuple[DischargeLetter, bool]:
+    """One of this patient's letters and whether the reader sees it; another patient's letter
+    answers like none at all."""
+    key = parse_patient_id(letter_id)
+    query = _letters_query().select_related(*related)
+    letter = query.filter(pk=key, patient=patient).first() if key else None
+    if letter is None:
+        raise Refused("no such letter for this patient", patients=[str(patient.id)])
+    return letter, _visible(actor, patient, letter)
+
+
 def letters_of_stay(*, actor: Actor, patient_id: object, encounter_id: object) -> list[LetterView]:
     """The stay's letters, newest version first; a sensitive one outside the reader's team is
     masked (its sections never opened)."""
@@ -182,31 +217,40 @@ def letters_of_stay(*, actor: Actor, patient_id: object, encounter_id: object) -
     encounter = encounter_of(patient, encounter_id)
     opened = open_categories(actor, str(patient.id))
     return [
-        _view(
-            letter,
-            may_see(
-                actor,
-                str(patient.id),
-                letter.category,
-                letter.author_id,
-                letter.author_unit_id,
-                opened=opened,
-            ),
-        )
+        _view(letter, _visible(actor, patient, letter, opened))
         for letter in _letters_query().filter(encounter=encounter).order_by("-version")
     ]
 
 
-def letter_of(*, actor: Actor, patient_id: object, letter_id: object) -> LetterView:
+@dataclass(frozen=True)
+class LetterPage:
+    """A letter as its page shows it: the patient's card, the letter, its stay, and why the
+    chart takes no more writing ("" when it does)."""
+
+    card: IdentityCard
+    letter: LetterView
+    stay: EncounterView
+    closed: str
+
+
+def open_letter(*, actor: Actor, patient_id: object, letter_id: object) -> LetterPage:
+    """One letter with its stay, without reading the rest of the chart."""
     patient = readable_patient(actor, Capability.VIEW_CLINICAL, patient_id)
-    key = parse_patient_id(letter_id)
-    letter = _letters_query().filter(pk=key, patient=patient).first() if key else None
-    if letter is None:
-        raise Refused("no such letter for this patient", patients=[str(patient.id)])
-    visible = may_see(
-        actor, str(patient.id), letter.category, letter.author_id, letter.author_unit_id
+    letter, visible = _letter_row(
+        actor,
+        patient,
+        letter_id,
+        "encounter__unit",
+        "encounter__room",
+        "encounter__establishment",
+        "encounter__practitioner__practitioner",
     )
-    return _view(letter, visible)
+    return LetterPage(
+        card=identity_card(patient),
+        letter=_view(letter, visible),
+        stay=encounter_view(letter.encounter),
+        closed=closed_because(patient),
+    )
 
 
 def _clean(sections: Sections) -> Sections:
@@ -409,20 +453,7 @@ def verification_code(letter: DischargeLetter) -> str:
 def letter_sheet(*, actor: Actor, patient_id: object, letter_id: object) -> LetterSheet:
     """A signed letter as it is printed; a draft or a masked letter is never printed."""
     patient = readable_patient(actor, Capability.VIEW_CLINICAL, patient_id)
-    key = parse_patient_id(letter_id)
-    letter = (
-        _letters_query()
-        .select_related("establishment", "encounter__unit", "signed_by__user")
-        .filter(pk=key, patient=patient)
-        .first()
-        if key
-        else None
-    )
-    if letter is None:
-        raise Refused("no such letter for this patient", patients=[str(patient.id)])
-    visible = may_see(
-        actor, str(patient.id), letter.category, letter.author_id, letter.author_unit_id
-    )
+    letter, visible = _letter_row(actor, patient, letter_id, "establishment", "encounter__unit")
     if not visible:
         raise Refused("sensitive letter not opened", patients=[str(patient.id)], not_found=False)
     if letter.signed_at is None or letter.signed_by is None:

@@ -15,9 +15,9 @@ from carnet.clinical.letters import (
     SECTIONS,
     Sections,
     draft_from_stay,
-    letter_of,
     letter_sheet,
     letters_of_stay,
+    open_letter,
     save_letter,
     stay_results,
 )
@@ -109,18 +109,16 @@ def letter_write(request: HttpRequest, patient_id: str, encounter_id: str) -> Ht
 @staff_view("clinical.letter.view", Capability.VIEW_CLINICAL)
 def letter_view(request: HttpRequest, patient_id: str, letter_id: str) -> HttpResponse:
     actor = signed_in_actor(request)
-    letter = letter_of(actor=actor, patient_id=patient_id, letter_id=letter_id)
-    chart = open_chart(actor=actor, patient_id=patient_id)
-    stay = next((e for e in chart.encounters if e.id == letter.encounter_id), None)
+    page = open_letter(actor=actor, patient_id=patient_id, letter_id=letter_id)
     return render(
         request,
         "web/clinical/letter.html",
         {
-            "card": chart.card,
-            "letter": letter,
-            "stay": stay,
-            "sections": letter_sections(letter.sections),
-            "can_write": not chart.closed and role_may(actor.role, Capability.SIGN_LETTER),
+            "card": page.card,
+            "letter": page.letter,
+            "stay": page.stay,
+            "sections": letter_sections(page.letter.sections),
+            "can_write": not page.closed and role_may(actor.role, Capability.SIGN_LETTER),
         },
     )
 
