@@ -58,8 +58,7 @@ from carnet.scheduling.services import (
 )
 
 from ..forms import SearchForm
-from .clinical.documents import DOCUMENT_POLICY
-from .common import signed_in_actor
+from .common import file_response, signed_in_actor
 
 ONE_DAY = datetime.timedelta(days=1)
 ONE_WEEK = datetime.timedelta(days=7)
@@ -441,16 +440,9 @@ def desk_confirmation_pdf(request: HttpRequest, appointment_id: str) -> HttpResp
     shown = confirmation(actor=signed_in_actor(request), appointment_id=appointment_id)
     if shown.called_off:
         return redirect("web:desk_confirmation", appointment_id=appointment_id)
-    response = HttpResponse(
-        confirmation_pdf(shown, printed_at=timezone.now()), content_type="application/pdf"
-    )
+    content = confirmation_pdf(shown, printed_at=timezone.now())
     day = timezone.localtime(shown.starts_at)
-    # A neutral name: the patient's name would end in download folders.
-    response["Content-Disposition"] = f'inline; filename="rendez-vous-{day:%Y-%m-%d-%H%M}.pdf"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = DOCUMENT_POLICY
-    response["Cache-Control"] = "no-store"
-    return response
+    return file_response(content, "application/pdf", f"rendez-vous-{day:%Y-%m-%d-%H%M}.pdf")
 
 
 @staff_view("desk.send_confirmation", Capability.BOOK_APPOINTMENT)

@@ -24,12 +24,10 @@ from carnet.clinical.documents import add_document, open_document
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 
-from ..common import add_domain_errors, signed_in_actor
+from ..common import add_domain_errors, file_response, signed_in_actor
 from .chart import render_chart
 from .forms import DocumentForm
 
-# What a document's response may do once in the browser: nothing but show itself.
-DOCUMENT_POLICY = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 _EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
 
 
@@ -109,10 +107,6 @@ def document_view(request: HttpRequest, patient_id: str, document_id: str) -> Ht
     document = open_document(
         actor=signed_in_actor(request), patient_id=patient_id, document_id=document_id
     )
-    response = HttpResponse(document.content, content_type=document.kind)
-    # A neutral name: the title is the patient's data, and would end in download folders.
+    # The title is the patient's data: the file is named by its kind only.
     name = f"document.{_EXTENSIONS.get(document.kind, 'bin')}"
-    response["Content-Disposition"] = f'inline; filename="{name}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = DOCUMENT_POLICY
-    return response
+    return file_response(document.content, document.kind, name, store=True)

@@ -27,8 +27,7 @@ from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability, role_may
 from carnet.laboratory.selectors import result_lines
 
-from ..common import add_domain_errors, signed_in_actor
-from .documents import DOCUMENT_POLICY
+from ..common import add_domain_errors, file_response, signed_in_actor
 from .forms import LetterForm
 
 
@@ -132,13 +131,6 @@ def letter_document(request: HttpRequest, patient_id: str, letter_id: str) -> Ht
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("web:chart_letter", patient_id, letter_id)
-    response = HttpResponse(
-        letter_pdf(sheet, printed_at=timezone.now()), content_type="application/pdf"
-    )
+    content = letter_pdf(sheet, printed_at=timezone.now())
     day = timezone.localtime(sheet.letter.signed_at)
-    # A neutral name: the patient's name would end in download folders.
-    response["Content-Disposition"] = f'inline; filename="lettre-de-liaison-{day:%Y-%m-%d}.pdf"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = DOCUMENT_POLICY
-    response["Cache-Control"] = "no-store"
-    return response
+    return file_response(content, "application/pdf", f"lettre-de-liaison-{day:%Y-%m-%d}.pdf")

@@ -21,8 +21,7 @@ from carnet.clinical.printouts import ALD_ZONE, OTHER_ZONE, prescription_pdf
 from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 
-from ..common import add_domain_errors, signed_in_actor
-from .documents import DOCUMENT_POLICY
+from ..common import add_domain_errors, file_response, signed_in_actor
 from .forms import LineFormSet, PrescriptionForm
 
 
@@ -119,11 +118,5 @@ def prescription_document(
     if sheet.masked:
         return redirect("web:chart_prescription", patient_id, prescription_id)
     content = prescription_pdf(sheet, printed_at=timezone.now())
-    response = HttpResponse(content, content_type="application/pdf")
-    # A neutral name: the patient's name would end in download folders.
     day = timezone.localtime(sheet.created_at)
-    response["Content-Disposition"] = f'inline; filename="ordonnance-{day:%Y-%m-%d}.pdf"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = DOCUMENT_POLICY
-    response["Cache-Control"] = "no-store"
-    return response
+    return file_response(content, "application/pdf", f"ordonnance-{day:%Y-%m-%d}.pdf")
