@@ -18,9 +18,16 @@ from django.utils import timezone
 from hl7.mllp import open_hl7_connection
 
 from carnet.guard.boundary import system_job
-from carnet.laboratory.outbound import OrderToSend, pending, record_answer, record_failure, to_send
+from carnet.laboratory.outbound import (
+    ACCEPTED,
+    OrderToSend,
+    pending,
+    record_answer,
+    record_failure,
+    to_send,
+)
 
-from .hl7_listener import _escape, service_actor
+from .hl7_listener import _escape, _field, service_actor
 
 log = logging.getLogger("carnet.hl7")
 
@@ -95,13 +102,6 @@ def _on_own_loop(host: str, port: int, text: str) -> hl7.Message:
         return pool.submit(asyncio.run, _exchange(host, port, text)).result()
 
 
-def _field(segment: hl7.Segment, index: int) -> str:
-    try:
-        return str(segment[index])
-    except IndexError:
-        return ""
-
-
 def send_pending(account: str) -> Sent:
     """Every queued order of the account's laboratories, each in its own guarded units of
     work: read and composed, sent (outside any transaction), the answer recorded."""
@@ -137,7 +137,7 @@ def send_pending(account: str) -> Sent:
             continue
         with system_job(actor, "lab.hl7.order_answer"):
             record_answer(actor=actor, outbound_id=outbound_id, ack=code, reason=reason)
-        if code in ("AA", "CA"):
+        if code in ACCEPTED:
             sent.accepted += 1
         else:
             sent.refused += 1

@@ -18,11 +18,13 @@ from django.utils import timezone
 from carnet.guard.actors import Actor
 from carnet.guard.boundary import require
 from carnet.guard.policy import Capability
-from carnet.patients.models import ExternalIdentifier, IdentifierKind
+from carnet.patients.models import IdentifierKind
 
 from .models import LabOrder, LabSystem, OutboundOrder, OutboundStatus, Priority
 from .selectors import lab_order_for
 
+# The acknowledgement codes that accept a message (original and enhanced mode).
+ACCEPTED = ("AA", "CA")
 # Orders waiting for a system that never answers are still tried, this many at a time.
 BATCH = 50
 # A refusal reason is kept this long at most (the system's own words).
@@ -113,14 +115,10 @@ def to_send(*, actor: Actor, outbound_id: object) -> OrderToSend | None:
     order, patient = lab_order_for(actor, outbound.order_id, Capability.LAB_WORK)
     system = outbound.laboratory.lab_system
     ordering = order.ordered_from
-    ipp = (
-        ExternalIdentifier.objects.filter(
-            patient=patient, kind=IdentifierKind.IPP, establishment=ordering
-        ).first()
-        or ExternalIdentifier.objects.filter(patient=patient, kind=IdentifierKind.IPP)
-        .select_related("establishment")
-        .first()
-    )
+    # The guard handed the patient over with their identifiers: the ordering establishment's
+    # IPP, else the first one.
+    ipps = [i for i in patient.identifiers.all() if i.kind == IdentifierKind.IPP]
+    ipp = next((i for i in ipps if i.establishment_id == ordering.pk), ipps[0] if ipps else None)
     prescriber = order.ordered_by
     rpps = getattr(getattr(prescriber, "practitioner", None), "rpps", "") or ""
     tests = tuple(
@@ -165,7 +163,7 @@ def record_answer(*, actor: Actor, outbound_id: object, ack: str, reason: str = 
         if outbound is None or outbound.status != OutboundStatus.PENDING:
             return
         now = timezone.now()
-        accepted = ack in ("AA", "CA")
+        accepted = ack in ACCEPTED
         outbound.status = OutboundStatus.ACCEPTED if accepted else OutboundStatus.REFUSED
         outbound.ack_code = ack[:2]
         outbound.attempts += 1

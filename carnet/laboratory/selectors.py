@@ -33,6 +33,7 @@ from .models import (
     LabResult,
     LabTest,
     OrderStatus,
+    OutboundStatus,
     Priority,
     Section,
 )
@@ -444,7 +445,7 @@ def order_sheet(*, actor: Actor, order_id: object) -> OrderSheet:
             (
                 o.get_status_display(),
                 o.answered_at or o.last_attempt_at,
-                (o.reason or "") if o.status == "refused" else o.last_error,
+                (o.reason or "") if o.status == OutboundStatus.REFUSED else o.last_error,
             )
             for o in order.sent.order_by("-created_at")
         ),

@@ -10,7 +10,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from carnet.guard.policy import Capability
-from carnet.laboratory.models import LabOrder, LabOrderItem, LabResult, LabTest, Specimen
+from carnet.laboratory.models import (
+    LabOrder,
+    LabOrderItem,
+    LabResult,
+    LabTest,
+    Priority,
+    Specimen,
+)
 from carnet.laboratory.selectors import patient_results
 from carnet.laboratory.services import add_test
 from carnet.laboratory.values import UCUM, numeric
@@ -292,27 +299,50 @@ register(
 )
 
 
-def service_request(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
-    """One test of an order as the request the prescriber made of the laboratory; the tests
-    of one order share its accession number as their requisition."""
-    test = line.test
-    resource: dict[str, Any] = {
+def _request(
+    *,
+    item_id: object,
+    test: LabTest,
+    done: bool,
+    by_laboratory: bool,
+    urgent: bool,
+    patient_id: str,
+    accession: str,
+    laboratory: str,
+) -> dict[str, Any]:
+    """A test of an order as a ServiceRequest; the tests of one order share its accession
+    number as their requisition. A test the laboratory added to the order (reflex or add-on)
+    is the laboratory's own request."""
+    return {
         "resourceType": "ServiceRequest",
-        "id": str(line.item_id),
-        "status": "completed" if line.validated else "active",
-        # A test the laboratory added to the order (reflex or add-on) is the laboratory's own.
-        "intent": "reflex-order" if line.added_by_laboratory else "order",
-        "priority": "urgent" if report.urgent else "routine",
+        "id": str(item_id),
+        "status": "completed" if done else "active",
+        "intent": "reflex-order" if by_laboratory else "order",
+        "priority": "urgent" if urgent else "routine",
         "category": [{"coding": [{"system": SNOMED, "code": "108252007"}]}],
         "code": {
             "coding": [{"system": LOINC, "code": test.loinc, "display": test.name_en}],
             "text": test.name,
         },
         "subject": {"reference": f"Patient/{patient_id}"},
-        "requisition": {"value": report.accession},
-        "requester": {"display": report.ordered_by},
-        "performer": [{"display": report.laboratory}],
+        "requisition": {"value": accession},
+        "performer": [{"display": laboratory}],
     }
+
+
+def service_request(line: Any, report: Any, patient_id: str) -> dict[str, Any]:
+    """One test of an order as the request the prescriber made of the laboratory."""
+    resource = _request(
+        item_id=line.item_id,
+        test=line.test,
+        done=line.validated,
+        by_laboratory=line.added_by_laboratory,
+        urgent=report.urgent,
+        patient_id=patient_id,
+        accession=report.accession,
+        laboratory=report.laboratory,
+    )
+    resource["requester"] = {"display": report.ordered_by}
     if report.ordered_at is not None:
         resource["authoredOn"] = instant(report.ordered_at)
     return resource
@@ -402,22 +432,17 @@ def create_request(call: Call) -> Result:
         item = add_test(actor=call.actor, order_id=order.pk, test_id=test.pk)
     except ValidationError as error:
         raise ApiError(422, "processing", " ".join(error.messages)) from None
-    created = {
-        "resourceType": "ServiceRequest",
-        "id": str(item.pk),
-        "status": "active",
-        "intent": "reflex-order",
-        "priority": order.priority,
-        "category": [{"coding": [{"system": SNOMED, "code": "108252007"}]}],
-        "code": {
-            "coding": [{"system": LOINC, "code": test.loinc, "display": test.name_en}],
-            "text": test.name,
-        },
-        "subject": {"reference": f"Patient/{patient}"},
-        "requisition": {"value": order.accession},
-        "authoredOn": instant(item.added_at),
-        "performer": [{"display": order.laboratory.name}],
-    }
+    created = _request(
+        item_id=item.pk,
+        test=test,
+        done=False,
+        by_laboratory=True,
+        urgent=order.priority == Priority.URGENT,
+        patient_id=patient,
+        accession=order.accession,
+        laboratory=order.laboratory.name,
+    )
+    created["authoredOn"] = instant(item.added_at)
     return 201, created, {"Location": f"{call.base}ServiceRequest/{item.pk}"}
 
 
