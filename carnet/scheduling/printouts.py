@@ -8,10 +8,22 @@ import datetime
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from carnet.printing.pdf import Sheet
 
 from .selectors import Confirmation
+
+# What every confirmation, printed page or PDF, asks the patient to bring, and to do.
+TO_BRING = (
+    gettext_lazy("your carte Vitale (or your health insurance certificate)"),
+    gettext_lazy("your complementary health insurance (mutuelle) card"),
+    gettext_lazy("an identity document (identity card, passport or residence permit)"),
+)
+ARRIVE_EARLY = gettext_lazy(
+    "Please arrive a few minutes early. If you cannot come, tell us as soon as possible so "
+    "that the time can be given to someone else."
+)
 
 
 def confirmation_pdf(shown: Confirmation, *, printed_at: datetime.datetime) -> bytes:
@@ -47,19 +59,10 @@ def confirmation_pdf(shown: Confirmation, *, printed_at: datetime.datetime) -> b
         document.gap(1.5)
     document.gap(3)
     document.text(_("Please bring"), bold=True)
-    for item in (
-        _("your carte Vitale (or your health insurance certificate)"),
-        _("your complementary health insurance (mutuelle) card"),
-        _("an identity document (identity card, passport or residence permit)"),
-    ):
+    for item in TO_BRING:
         document.text(f"• {item}")
     document.gap(3)
-    document.text(
-        _(
-            "Please arrive a few minutes early. If you cannot come, tell us as soon as possible "
-            "so that the time can be given to someone else."
-        )
-    )
+    document.text(str(ARRIVE_EARLY))
     document.gap(8)
     document.text(
         _("Printed on %(at)s.")

@@ -24,7 +24,7 @@ from carnet.guard.http import staff_view
 from carnet.guard.policy import Capability
 from carnet.patients.selectors import SearchQuery, search_identities
 from carnet.scheduling.models import AppointmentState, CancellationReason
-from carnet.scheduling.printouts import confirmation_pdf
+from carnet.scheduling.printouts import ARRIVE_EARLY, TO_BRING, confirmation_pdf
 from carnet.scheduling.queue import (
     call_next,
     check_in,
@@ -427,6 +427,8 @@ def desk_confirmation(request: HttpRequest, appointment_id: str) -> HttpResponse
         "web/desk_confirmation.html",
         {
             "confirmation": shown,
+            "to_bring": TO_BRING,
+            "arrive_early": ARRIVE_EARLY,
             "printed_at": timezone.now(),
             "back": _url("web:desk", agenda=shown.agenda_id, day=day),
         },
