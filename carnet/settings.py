@@ -295,6 +295,7 @@ CARNET_AUDIT_CHAINS = int(os.environ.get("CARNET_AUDIT_CHAINS", "8"))
 CARNET_AUDIT_ANCHOR_ENTRIES = int(os.environ.get("CARNET_AUDIT_ANCHOR_ENTRIES", "500"))
 CARNET_AUDIT_ANCHOR_SECONDS = int(os.environ.get("CARNET_AUDIT_ANCHOR_SECONDS", "120"))
 CARNET_AUDIT_WITNESS = os.environ.get("CARNET_AUDIT_WITNESS", "")
+)
 
 # Data with a lifetime (carnet/patients/retention.py): French hospital records, Code de la santé
 # publique art. R1112-7: 20 years after the last stay or consultation, at least until the 28th
@@ -380,6 +381,13 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
 # The IPP's identifier system, per establishment ({finess}); set it to the establishment's
 # registered OID where it has one.
 CARNET_FHIR_IPP_SYSTEM = os.environ.get("CARNET_FHIR_IPP_SYSTEM", "urn:carnet:ipp:finess:{finess}")
+# Every resource leaving the API is checked against fhir.resources' models in the tests and the
+# demo; in production the serializers' shapes are the ones the tests validated, and the check
+# (the largest share of a read's time) stays off the hot path. Bodies received are always
+# validated (api/fhir.parse_resource), whatever this says.
+CARNET_FHIR_VALIDATE_RESPONSES = (
+    os.environ.get("CARNET_FHIR_VALIDATE_RESPONSES", "0" if PRODUCTION else "1") == "1"
+)
 
 LOGGING = {
     "version": 1,

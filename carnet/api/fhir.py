@@ -1,5 +1,6 @@
 """FHIR R4 plumbing shared by every resource: the JSON media type, OperationOutcome for errors,
-validation of every resource with fhir.resources before it leaves, and searchset Bundles with
+validation of every resource with fhir.resources before it leaves (in the tests and the demo:
+CARNET_FHIR_VALIDATE_RESPONSES), and searchset Bundles with
 their links. Parameters and bodies are read in params.py; search results are shaped in
 search.py. The names below that come from params.py stay importable from here."""
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
@@ -75,8 +77,10 @@ def outcome_resource(code: str, diagnostics: str, severity: str = "error") -> di
 
 
 def respond(payload: dict[str, Any], status: int = 200, **headers: str) -> HttpResponse:
+    if settings.CARNET_FHIR_VALIDATE_RESPONSES:
+        validated(payload)
     response = HttpResponse(
-        json.dumps(validated(payload), ensure_ascii=False),
+        json.dumps(payload, ensure_ascii=False),
         status=status,
         content_type=f"{FHIR_JSON}; charset=utf-8",
     )
