@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from carnet.guard.actors import Actor
@@ -25,6 +25,7 @@ from carnet.guard.boundary import (
 from carnet.guard.canaries import is_canary
 from carnet.guard.policy import Capability, Role
 from carnet.staff.models import Practitioner
+from carnet.vault import keys as vault_keys
 from carnet.vault.blind import normalise
 
 from . import search_keys
@@ -60,12 +61,18 @@ VAGUE = _(
 
 
 def with_relations(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("treating_doctor__user").prefetch_related(
-        "identifiers__establishment"
+    """Patients with what the guard and the cards read of them: the treating doctor, the
+    identifiers with their establishments (one query), the wrapped data key (in the row)."""
+    identifiers = ExternalIdentifier.objects.select_related("establishment")
+    return vault_keys.with_wrapped_keys(
+        queryset.select_related("treating_doctor__user").prefetch_related(
+            Prefetch("identifiers", queryset=identifiers)
+        )
     )
 
 
 def subject_of(patient: Patient) -> Subject:
+    vault_keys.prime(str(patient.id), patient)
     establishments = frozenset(i.establishment_id for i in patient.identifiers.all())
     if patient.merged_into_id is not None:
         establishments |= _former_establishments(patient.id)

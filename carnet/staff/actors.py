@@ -10,7 +10,6 @@ from django.http import HttpRequest
 from carnet.guard.actors import Actor
 from carnet.guard.http import SECOND_FACTOR_SESSION_KEY, STEP_UP_SESSION_KEY, client_ip
 from carnet.guard.policy import Role
-from carnet.organisations.models import Establishment
 
 from .models import Membership
 from .second_factor import confirmed_device
@@ -41,24 +40,19 @@ def actor_for_account(
 ) -> Actor:
     """The Actor of an account already authenticated (session, or an API token), with its
     memberships, in this request."""
-    memberships = list(
+    # One statement: each membership with every establishment of its establishment's group.
+    rows = list(
         Membership.objects.filter(user=account).values_list(
-            "establishment_id", "unit_id", "establishment__group_id"
+            "establishment_id", "unit_id", "establishment__group__establishments__id"
         )
-    )
-    groups = {g for _, _, g in memberships}
-    group_places = (
-        frozenset(Establishment.objects.filter(group_id__in=groups).values_list("pk", flat=True))
-        if groups
-        else frozenset()
     )
     return Actor(
         user_id=account.pk,  # type: ignore[attr-defined]
         username=account.username,  # type: ignore[attr-defined]
         role=account.role,  # type: ignore[attr-defined]
-        establishment_ids=frozenset(e for e, _, _ in memberships),
-        unit_ids=frozenset(u for _, u, _ in memberships if u is not None),
-        group_establishment_ids=group_places,
+        establishment_ids=frozenset(e for e, _, _ in rows),
+        unit_ids=frozenset(u for _, u, _ in rows if u is not None),
+        group_establishment_ids=frozenset(g for _, _, g in rows if g is not None),
         request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request),
         verified=True,

@@ -4,8 +4,10 @@ outside the database first, see journal.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from . import journal
@@ -42,34 +44,73 @@ def create_data_key(owner: object) -> DataKey:
 
 
 def _unwrap(row: DataKey) -> bytes:
-    if row.wrapped is None:
-        raise Shredded(str(row.owner))
+    return _unwrap_parts(str(row.owner), row.wrapped, row.kek_version)
+
+
+def _unwrap_parts(owner: str, wrapped: Any, kek_version: int) -> bytes:
+    if wrapped is None:
+        raise Shredded(owner)
     ring = load_keyring()
-    if row.kek_version not in ring.keys:
+    if kek_version not in ring.keys:
         # Another process rotated the key-encryption key since this one read the keyring.
         ring = reload_keyring()
-    return unwrap_key(
-        ring.kek(row.kek_version), bytes(row.wrapped), str(row.owner), row.kek_version
-    )
+    return unwrap_key(ring.kek(kek_version), bytes(wrapped), owner, kek_version)
 
 
 def data_key(owner: str) -> bytes:
     scope = require(owner)
     key = scope.keys.get(owner)
     if key is None:
-        row = DataKey.objects.filter(owner=owner).first()
-        if row is None:
-            raise Shredded(owner)
-        key = scope.keys[owner] = _unwrap(row)
+        primed = scope.wrapped.pop(owner, None)
+        if primed is not None:
+            key = _unwrap_parts(owner, *primed)
+        else:
+            row = DataKey.objects.filter(owner=owner).first()
+            if row is None:
+                raise Shredded(owner)
+            key = _unwrap(row)
+        scope.keys[owner] = key
     return key
 
 
+# Annotation names set by `with_wrapped_keys` on the owners' rows.
+WRAPPED, KEK_VERSION = "vault_wrapped", "vault_kek_version"
+
+
+def with_wrapped_keys(queryset: QuerySet, owner: str = "pk") -> QuerySet:
+    """The owners' rows with their wrapped data key (and its KEK version) in the same
+    statement, for `prime`: opening their values then needs no query of its own."""
+    row = DataKey.objects.filter(owner=OuterRef(owner))
+    return queryset.annotate(
+        **{
+            WRAPPED: Subquery(row.values("wrapped")[:1]),
+            KEK_VERSION: Subquery(row.values("kek_version")[:1]),
+        }
+    )
+
+
+def prime(owner: str, row: object) -> None:
+    """Keeps the wrapped key read with `row` (see `with_wrapped_keys`) for this scope. Nothing
+    is unwrapped, and nothing opens, until the guard admits the owner."""
+    scope = current_scope()
+    version = getattr(row, KEK_VERSION, None)
+    if scope is None or owner in scope.keys or version is None:
+        # No key row at all (never created): looked up, and refused, as before.
+        return
+    scope.wrapped[owner] = (getattr(row, WRAPPED), version)
+
+
 def preload(owners: Iterable[str]) -> None:
-    """Unwraps the keys of many admitted owners in one query (search result pages)."""
+    """Unwraps the keys of many admitted owners in one query (search result pages); keys
+    primed with their rows are unwrapped when first used instead."""
     scope = current_scope()
     if scope is None:
         return
-    wanted = [o for o in owners if o not in scope.keys and scope.admits(o)]
+    wanted = [
+        o for o in owners if o not in scope.keys and o not in scope.wrapped and scope.admits(o)
+    ]
+    if not wanted:
+        return
     for row in DataKey.objects.filter(owner__in=wanted):
         if row.wrapped is not None:
             scope.keys[str(row.owner)] = _unwrap(row)

@@ -24,6 +24,9 @@ class OpeningScope:
     everything: bool = False
     keys: dict[str, bytes] = field(default_factory=dict)
     ciphers: dict[str, Any] = field(default_factory=dict)
+    # Wrapped keys read along with their owner's row (keys.prime): unwrapped only once the
+    # owner is admitted and a value of theirs is opened, and worthless without the KEK.
+    wrapped: dict[str, tuple[bytes | None, int]] = field(default_factory=dict)
 
     def admits(self, owner: str) -> bool:
         return self.everything or owner in self.owners
@@ -41,6 +44,7 @@ def opening_scope() -> Iterator[OpeningScope]:
     finally:
         scope.keys.clear()
         scope.ciphers.clear()
+        scope.wrapped.clear()
         _current.reset(token)
 
 
@@ -64,6 +68,7 @@ def withdraw(owner: object, *, keep_key: bool = False) -> None:
         if not keep_key:
             scope.keys.pop(str(owner), None)
             scope.ciphers.pop(str(owner), None)
+            scope.wrapped.pop(str(owner), None)
 
 
 def admit_everything() -> None:
