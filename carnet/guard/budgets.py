@@ -55,6 +55,9 @@ def limits_for_account(
 
 
 def _lock(user_id: int) -> None:
+    # The row exists after the account's first charge: one statement from then on.
+    if BudgetCounter.objects.select_for_update().filter(user_id=user_id).exists():
+        return
     BudgetCounter.objects.get_or_create(user_id=user_id)
     BudgetCounter.objects.select_for_update().filter(user_id=user_id).first()
 
