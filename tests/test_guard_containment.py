@@ -7,6 +7,7 @@ import datetime
 import pytest
 import time_machine
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from carnet.audit.models import AuditEntry
@@ -20,6 +21,7 @@ from .factories import UserFactory, make_patient
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.date(1970, 1, 1)
+API = Client()
 
 
 def _patients(establishment, count, **values):
@@ -251,3 +253,37 @@ def test_only_a_care_relationship_can_be_shared(establishment):
     assert (
         nurse.get(reverse("web:patient_detail", args=[stranger])).context["opened_by"] == "outside"
     )
+
+
+def test_a_contained_account_is_refused_at_its_next_request_with_every_cache_warm(establishment):
+    """The account works from two browsers and an app's token, long enough that every cache of
+    the process is warm (keyring, blind indexes, canary marks, audit key, primed data keys);
+    one canary touched in one browser, and the very next request of each way in is refused,
+    with nothing of the patient in it."""
+    from carnet.guard import relationships
+
+    from .fhir_clients import smart
+
+    user = UserFactory(role=Role.PRACTITIONER, establishments=[establishment])
+    first, second = signed_in_client(user), signed_in_client(user)
+    token = smart.user_token(first, smart.app(), "user/*.cruds")
+    patients = [make_patient(establishment, birth_surname=f"CHAUD{c}") for c in "ABC"]
+    relationships.relate_many([(p, user.pk, "appointment") for p in patients], source="test")
+    canary = make_patient(establishment, birth_surname="CANARI", birth_date=DAY, canary=True)
+    for _ in range(3):
+        for n, patient in enumerate(patients):
+            for browser in (first, second):
+                page = browser.get(reverse("web:patient_detail", args=[patient]))
+                assert f"CHAUD{'ABC'[n]}" in page.content.decode()
+            read = API.get(f"/fhir/Patient/{patient}", **smart.bearer(token))
+            assert read.status_code == 200 and f"CHAUD{'ABC'[n]}" in read.content.decode()
+
+    touched = first.get(reverse("web:patient_detail", args=[canary]))
+    assert touched.status_code == 403
+
+    for browser in (first, second):
+        page = browser.get(reverse("web:patient_detail", args=[patients[0]]))
+        assert page.status_code in (302, 403) and "CHAUDA" not in page.content.decode()
+    read = API.get(f"/fhir/Patient/{patients[0]}", **smart.bearer(token))
+    assert read.status_code == 401 and "CHAUDA" not in read.content.decode()
+    assert not User.objects.get(pk=user.pk).is_active
