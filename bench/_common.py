@@ -105,6 +105,9 @@ def bench_database(vendor: str, label: str, *, keep: bool = False) -> Iterator[B
             # django.test.Client speaks as "testserver".
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "CARNET_LOG_LEVEL": "ERROR",
+            # This run's own witness: each run has its own key, so another run's lines would
+            # read as tampered with.
+            "CARNET_AUDIT_WITNESS": str(BENCH_VAR / f"{tag}-audit-witness.jsonl"),
             # As in production: FHIR responses are validated by the tests, not per request.
             "CARNET_FHIR_VALIDATE_RESPONSES": "0",
         }
@@ -124,6 +127,8 @@ def bench_database(vendor: str, label: str, *, keep: bool = False) -> Iterator[B
 
         ending = load_line()
         connections.close_all()
+        if not keep:
+            Path(os.environ["CARNET_AUDIT_WITNESS"]).unlink(missing_ok=True)
         if keep:
             pass
         elif vendor == "sqlite":

@@ -2,14 +2,6 @@
 applied by monkeypatching inside the benchmark process (`--prototype NAME[,NAME]`). Nothing
 here changes the product; a run that uses one says so on every figure it prints.
 
-- `key-with-patient`: patients.selectors.guarded_patient fetches the wrapped data key in the
-  same query as the patient (a subquery) instead of a separate DataKey query when the first
-  sealed field is opened.
-- `verify-parallel`: audit.verify.verify() walks the chains in 2 worker processes (forked,
-  one database connection each) instead of one after the other.
-- `verify-db-stamp`: on PostgreSQL, verify() asks the database for the entry's time already
-  written as chain.stamp writes it (to_char in UTC), instead of having psycopg parse a
-  timestamptz into a datetime (a regex in Python) that stamp() then formats back to text.
 - `seed-copy`: on PostgreSQL, patients.services.import_identities writes its rows (data keys,
   patients, identifiers, care relationships) with COPY instead of bulk INSERTs, which Django
   compiles row by row and psycopg re-parses in Python for every batch (a 2,000-row INSERT is
@@ -36,125 +28,6 @@ def switch(on: bool) -> None:
     loop can interleave both and compare them under the same load."""
     for owner, name, product, prototype in _PATCHES:
         setattr(owner, name, prototype if on else product)
-
-
-def _key_with_patient() -> None:
-    from django.db.models import OuterRef, Subquery
-
-    from carnet.guard.boundary import admit_one
-    from carnet.patients import selectors
-    from carnet.patients.models import Patient
-    from carnet.vault import keys as vault_keys
-    from carnet.vault import scope as vault_scope
-    from carnet.vault.models import DataKey
-
-    def guarded_patient(actor, capability, patient_id):  # type: ignore[no-untyped-def]
-        key = selectors.parse_patient_id(patient_id)
-        keys = DataKey.objects.filter(owner=OuterRef("id"))
-        patient = (
-            selectors.with_relations(Patient.objects.filter(id=key))
-            .annotate(
-                _wrapped=Subquery(keys.values("wrapped")[:1]),
-                _kek_version=Subquery(keys.values("kek_version")[:1]),
-            )
-            .first()
-            if key
-            else None
-        )
-        admit_one(actor, capability, selectors.subject_of(patient) if patient else None)
-        assert patient is not None
-        scope = vault_scope.current_scope()
-        if scope is not None and patient._wrapped is not None:
-            row = DataKey(
-                owner=patient.id, wrapped=patient._wrapped, kek_version=patient._kek_version
-            )
-            scope.keys[str(patient.id)] = vault_keys._unwrap(row)
-        return patient
-
-    _set(selectors, "guarded_patient", guarded_patient)
-
-
-def _chain_job(chain_id: int) -> tuple[int, list, int]:
-    from carnet.audit import verify
-    from carnet.audit.models import ChainHead
-
-    report = verify.Report()
-    head = ChainHead.objects.filter(chain=chain_id).first()
-    verify._verify_chain(chain_id, head, lambda n: None, report)
-    return report.entries, report.findings, 1
-
-
-def _verify_parallel() -> None:
-    import multiprocessing
-
-    from django.db import connections
-
-    from carnet.audit import verify
-    from carnet.audit.models import AuditEntry, ChainHead
-
-    def parallel_verify(progress=None):  # type: ignore[no-untyped-def]
-        report = verify.Report()
-        heads = set(ChainHead.objects.values_list("chain", flat=True))
-        chains = sorted(heads | set(AuditEntry.objects.values_list("chain", flat=True).distinct()))
-        connections.close_all()
-        with multiprocessing.get_context("fork").Pool(2) as pool:
-            for entries, findings, walked in pool.imap(_chain_job, chains):
-                report.entries += entries
-                report.findings += findings
-                report.chains += walked
-        connections.close_all()
-        verify._verify_anchors(report)
-        return report
-
-    _set(verify, "verify", parallel_verify)
-
-
-def _verify_db_stamp() -> None:
-    import datetime
-
-    from django.db import connection
-    from django.db.models import CharField, F, Func
-
-    from carnet.audit import chain, verify
-    from carnet.audit.models import AuditEntry
-
-    if connection.vendor != "postgresql":
-        return
-    # The database must write exactly what chain.stamp writes (its format has changed before).
-    sample = datetime.datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
-    formats = {
-        "2001-02-03T04:05:06.000007Z": 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"',
-        "2001-02-03T04:05:06.000007+00:00": 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"',
-    }
-    pattern = formats.get(chain.stamp(sample))
-    if pattern is None:
-        raise SystemExit(
-            f"verify-db-stamp does not know chain.stamp's format {chain.stamp(sample)}"
-        )
-    at_text = Func(
-        F("at"),
-        template=f"to_char(%(expressions)s AT TIME ZONE 'UTC', '{pattern}')",
-        output_field=CharField(),
-    )
-
-    class Entries:
-        class objects:  # noqa: N801 - stands in for AuditEntry.objects inside verify
-            @staticmethod
-            def filter(**lookups):  # type: ignore[no-untyped-def]
-                return AuditEntry.objects.annotate(at_text=at_text).filter(**lookups)
-
-            @staticmethod
-            def values_list(*names, **options):  # type: ignore[no-untyped-def]
-                return AuditEntry.objects.values_list(*names, **options)
-
-    product_stamp = chain.stamp
-
-    def stamp(at):  # type: ignore[no-untyped-def]
-        return at if isinstance(at, str) else product_stamp(at)
-
-    _set(verify, "FIELDS", tuple("at_text" if f == "at" else f for f in verify.FIELDS))
-    _set(verify, "AuditEntry", Entries)
-    _set(chain, "stamp", stamp)
 
 
 _COPIED = {"vault.datakey", "patients.patient", "patients.externalidentifier"}
@@ -193,9 +66,6 @@ def _seed_copy() -> None:
 
 
 PROTOTYPES: dict[str, Callable[[], None]] = {
-    "key-with-patient": _key_with_patient,
-    "verify-parallel": _verify_parallel,
-    "verify-db-stamp": _verify_db_stamp,
     "seed-copy": _seed_copy,
 }
 

@@ -295,6 +295,11 @@ CARNET_AUDIT_CHAINS = int(os.environ.get("CARNET_AUDIT_CHAINS", "8"))
 CARNET_AUDIT_ANCHOR_ENTRIES = int(os.environ.get("CARNET_AUDIT_ANCHOR_ENTRIES", "500"))
 CARNET_AUDIT_ANCHOR_SECONDS = int(os.environ.get("CARNET_AUDIT_ANCHOR_SECONDS", "120"))
 CARNET_AUDIT_WITNESS = os.environ.get("CARNET_AUDIT_WITNESS", "")
+# `carnet audit verify` walks the chains in this many processes (at most one per core) once
+# there are this many entries to walk; below it, one process is quicker than starting others.
+CARNET_AUDIT_VERIFY_PROCESSES = int(os.environ.get("CARNET_AUDIT_VERIFY_PROCESSES", "2"))
+CARNET_AUDIT_VERIFY_PARALLEL_FROM = int(
+    os.environ.get("CARNET_AUDIT_VERIFY_PARALLEL_FROM", "100000")
 )
 
 # Data with a lifetime (carnet/patients/retention.py): French hospital records, Code de la santé

@@ -201,3 +201,85 @@ def test_the_stamp_format_never_changes():
         stamp(datetime.datetime(2026, 11, 24, 12, 5, 0, 42, tzinfo=datetime.UTC))
         == "2026-11-24T12:05:00.000042Z"
     )
+
+
+def _varied_records(count: int) -> None:
+    """Entries as requests write them, and the odd ones: no account, no establishment, an
+    IPv6 address, no address, accents, several patients, a reason."""
+    for n in range(count):
+        append(
+            Record(
+                actor_id=None if n % 5 == 0 else n,
+                actor="système:import" if n % 5 == 0 else f"dr.lefèvre{n}",
+                role="practitioner",
+                establishment_id=None if n % 3 == 0 else 2,
+                action="patients.view",
+                outcome="allowed" if n % 4 else "refused",
+                request_id=f"walk-{n}",
+                patients={
+                    f"00000000-0000-4000-8000-{n:012d}": "appointment",
+                    "00000000-0000-4000-8000-999999999999": "",
+                },
+                reason="urgence vitale" if n % 6 == 0 else "",
+                client_ip=("2001:db8::7" if n % 2 else "192.0.2.10") if n % 7 else None,
+            )
+        )
+
+
+def test_the_walk_reads_each_entry_as_it_was_hashed(settings):
+    """On PostgreSQL the database writes each entry's canonical text; it must be the very text
+    chain.append hashed, for every kind of value."""
+    from carnet.audit.chain import content_of
+    from carnet.audit.verify import _walk_rows
+
+    settings.CARNET_AUDIT_CHAINS = 3
+    _varied_records(30)
+    walked = {row[4]: row[1] for chain in range(3) for row in _walk_rows(chain, 0, with_time=True)}
+    expected = {e.id: content_of(e) for e in AuditEntry.objects.all()}
+    assert walked == expected and len(walked) == 30
+    assert verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_log_is_walked_by_several_processes_and_tampering_still_named(settings):
+    settings.CARNET_AUDIT_CHAINS = 4
+    settings.CARNET_AUDIT_VERIFY_PARALLEL_FROM = 0
+    settings.CARNET_AUDIT_VERIFY_PROCESSES = 2
+    _varied_records(40)
+    told = []
+    report = verify(progress=told.append, checkpoint=False)
+    assert report.ok, report.findings
+    assert (report.entries, report.chains, report.processes, sum(told)) == (40, 4, 2, 40)
+    victim = AuditEntry.objects.filter(chain=2).order_by("seq")[3]
+    _attacker()
+    _sql("UPDATE audit_auditentry SET reason = 'effacé' WHERE id = %s", [victim.id])
+    report = verify(checkpoint=False)
+    assert [(f.kind, f.chain, f.seq) for f in report.findings] == [("altered", 2, victim.seq)]
+
+
+def test_the_database_and_python_name_the_same_subject_problems(settings):
+    """PostgreSQL compares the subject rows with their entries in SQL; it must name exactly
+    what the row-by-row comparison names: rows deleted, reattributed, moved, or left behind."""
+    from carnet.audit import verify as verify_module
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the comparison in SQL is PostgreSQL's")
+    settings.CARNET_AUDIT_CHAINS = 2
+    _varied_records(30)
+    entries = list(AuditEntry.objects.order_by("id").values_list("id", flat=True))
+    _attacker()
+    _sql("DELETE FROM audit_auditsubject WHERE entry_id = %s", [entries[3]])
+    _sql("UPDATE audit_auditsubject SET actor_id = 99 WHERE entry_id = %s", [entries[5]])
+    _sql("UPDATE audit_auditsubject SET relationship = 'x' WHERE entry_id = %s", [entries[8]])
+    _sql(
+        "UPDATE audit_auditsubject SET entry_id = entry_id + 100000 WHERE entry_id = %s",
+        [entries[11]],
+    )
+    for ids in (None, entries):
+        in_sql, by_row = verify_module.Report(), verify_module.Report()
+        verify_module._verify_subjects_in_database(in_sql, ids)
+        rows = verify_module._entries_by_id()
+        verify_module._verify_subjects(by_row, rows, None if ids is None else ids)
+        assert [str(f) for f in in_sql.findings] == [str(f) for f in by_row.findings]
+        assert in_sql.subjects == by_row.subjects
+        assert len(in_sql.findings) >= 4

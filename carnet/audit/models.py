@@ -59,6 +59,8 @@ class AuditSubject(models.Model):
         indexes = [
             models.Index(fields=["patient_id", "at"], name="audit_subject_patient_at"),
             models.Index(fields=["actor_id", "at"], name="audit_subject_actor_at"),
+            # An entry's own rows: verification (incremental above all) and the incident report.
+            models.Index(fields=["entry_id"], name="audit_subject_entry"),
         ]
 
 

@@ -11,16 +11,22 @@ checkpoint the witness holds (a verification that found nothing) instead of the 
 
 from __future__ import annotations
 
+import datetime
+import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import islice
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, connections
 from django.utils import timezone
 
 from . import witness
-from .chain import GENESIS, anchor_hash, canonical, entry_hash, stamp
+from .chain import GENESIS, _base_mac, anchor_hash, canonical, entry_hash, stamp
 from .models import Anchor, AuditEntry, AuditSubject, ChainHead
 
 FIELDS = (
@@ -69,6 +75,7 @@ class Report:
     subjects: int = 0
     witnessed: int = 0
     incremental: bool = False
+    processes: int = 1  # how many processes walked the chains
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -80,14 +87,20 @@ LOOKAHEAD = 1000
 CHUNK = 5000
 
 
-def _classify(row: tuple, prev: str, expected_seq: int, ahead: list[tuple]) -> Finding | None:
+# A walked row: (seq, canonical content, prev_hash, hash, id, patients, actor_id, at).
+SEQ, CONTENT, PREV, STORED, ROW_ID, ROW_PATIENTS, ROW_ACTOR, ROW_AT = range(8)
+
+
+def _classify(
+    chain: int, row: tuple, prev: str, expected_seq: int, ahead: list[tuple]
+) -> Finding | None:
     """Names the first problem at `row`, using the rows just after it to tell an altered
     entry from one slipped in or moved (an attacker without the key cannot re-hash)."""
-    chain, seq, prev_hash, stored = row[0], row[1], row[14], row[15]
-    intact = entry_hash(prev_hash, canonical(*row[:14])) == stored
+    seq, prev_hash, stored = row[SEQ], row[PREV], row[STORED]
+    intact = entry_hash(prev_hash, row[CONTENT]) == stored
     if intact and prev_hash == prev and seq == expected_seq:
         return None
-    if any(later[15] == prev_hash for later in ahead):
+    if any(later[STORED] == prev_hash for later in ahead):
         return Finding("reordered", chain, seq, "follows an entry that now comes after it")
     if seq > expected_seq and prev_hash != prev and intact:
         return Finding(
@@ -95,12 +108,68 @@ def _classify(row: tuple, prev: str, expected_seq: int, ahead: list[tuple]) -> F
         )
     following = ahead[0] if ahead else None
     if not intact:
-        if following is not None and following[14] == prev_hash and prev_hash == prev:
+        if following is not None and following[PREV] == prev_hash and prev_hash == prev:
             return Finding("inserted", chain, seq, "an entry was slipped in before the next one")
         return Finding("altered", chain, seq, "content does not match its keyed hash")
     if prev_hash != prev:
         return Finding("deleted", chain, seq, "does not follow the entry before it")
     return Finding("inserted", chain, seq, f"expected position {expected_seq}")
+
+
+# chain.stamp's text, written by PostgreSQL (checked against stamp() before it is trusted).
+_PG_STAMP = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+@cache
+def _database_writes_stamps() -> bool:
+    """Whether this database can write each entry's canonical text itself (PostgreSQL, with
+    the same time format as chain.stamp): the walk then only computes the keyed hashes."""
+    if connection.vendor != "postgresql":
+        return False
+    sample = datetime.datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT to_char(%s AT TIME ZONE 'UTC', '{_PG_STAMP}')", [sample])
+        return cursor.fetchone()[0] == stamp(sample)
+
+
+def _canonical_sql(with_time: bool) -> str:
+    table = AuditEntry._meta.db_table
+    content = (
+        "concat_ws(chr(31), chain::text, seq::text, "
+        f"to_char(at AT TIME ZONE 'UTC', '{_PG_STAMP}'), coalesce(actor_id::text, ''), actor, "
+        "role, coalesce(establishment_id::text, ''), action, outcome, patients, "
+        "patient_count::text, reason, request_id, coalesce(host(client_ip), ''))"
+    )
+    at = "at" if with_time else "NULL"
+    # The model's own table and columns; the chain and position are parameters.
+    columns = f"seq, {content}, prev_hash, hash, id, patients, actor_id, {at}"
+    return f"SELECT {columns} FROM {table} WHERE chain = %s AND seq > %s ORDER BY seq"  # noqa: S608
+
+
+def _walk_rows(chain: int, after: int, with_time: bool) -> Iterator[tuple]:
+    """A chain's entries after position `after`, in order, as walked rows."""
+    if _database_writes_stamps():
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(_canonical_sql(with_time), [chain, after])
+            while rows := cursor.fetchmany(CHUNK):
+                yield from rows
+        return
+    for row in (
+        AuditEntry.objects.filter(chain=chain, seq__gt=after)
+        .order_by("seq")
+        .values_list(*FIELDS)
+        .iterator(chunk_size=CHUNK)
+    ):
+        yield (
+            row[1],
+            canonical(*row[:14]),
+            row[14],
+            row[HASH],
+            row[ID],
+            row[PATIENTS],
+            row[3],
+            row[2],
+        )
 
 
 @dataclass
@@ -126,33 +195,29 @@ def _verify_chain(
 ) -> _Walked:
     """Walks one chain in order from `start` (seq, hash), holding a bounded window of rows."""
     expected_seq, prev = start[0] + 1, start[1]
-    rows = iter(
-        AuditEntry.objects.filter(chain=chain, seq__gt=start[0])
-        .order_by("seq")
-        .values_list(*FIELDS)
-        .iterator(chunk_size=CHUNK)
-    )
+    rows = _walk_rows(chain, start[0], keep_entries)
     buffer: deque[tuple] = deque()
     pending = 0
     finding: Finding | None = None
     walked = _Walked(start_seq=start[0], last_seq=start[0], last_hash=start[1])
     walked.hashes[start[0]] = start[1]
+    base = _base_mac()
     while True:
         row = buffer.popleft() if buffer else next(rows, None)
         if row is None:
             break
-        seq, prev_hash, stored = row[1], row[14], row[HASH]
-        if finding is None and (
-            prev_hash != prev
-            or seq != expected_seq
-            or entry_hash(prev_hash, canonical(*row[:14])) != stored
-        ):
-            buffer.extend(islice(rows, LOOKAHEAD - len(buffer)))
-            finding = _classify(row, prev, expected_seq, list(buffer))
+        seq, prev_hash, stored = row[SEQ], row[PREV], row[STORED]
+        if finding is None:
+            # entry_hash(), inlined: this line runs once per entry of the log.
+            mac = base.copy()
+            mac.update(prev_hash.encode() + b"\x1e" + row[CONTENT].encode())
+            if prev_hash != prev or seq != expected_seq or mac.hexdigest() != stored:
+                buffer.extend(islice(rows, LOOKAHEAD - len(buffer)))
+                finding = _classify(chain, row, prev, expected_seq, list(buffer))
         if seq in wanted:
             walked.hashes[seq] = stored
         if keep_entries:
-            walked.entries[row[ID]] = (row[PATIENTS], row[3], row[2])
+            walked.entries[row[ROW_ID]] = (row[ROW_PATIENTS], row[ROW_ACTOR], row[ROW_AT])
         prev, expected_seq = stored, seq + 1
         report.entries += 1
         pending += 1
@@ -172,6 +237,93 @@ def _verify_chain(
     if finding is not None:
         report.findings.append(finding)
     return walked
+
+
+@dataclass(frozen=True)
+class _Job:
+    chain: int
+    head: ChainHead | None
+    start: tuple[int, str]
+    wanted: frozenset[int]
+    keep_entries: bool
+
+    @property
+    def size(self) -> int:
+        return (self.head.seq if self.head else 0) - self.start[0]
+
+
+def _walk_one(job: _Job, tick: Callable[[int], None], report: Report) -> _Walked:
+    walked = _verify_chain(
+        job.chain,
+        job.head,
+        tick,
+        report,
+        start=job.start,
+        wanted=job.wanted,
+        keep_entries=job.keep_entries,
+    )
+    report.chains += 1
+    return walked
+
+
+def _walk_chains(
+    jobs: list[_Job], tick: Callable[[int], None], report: Report
+) -> dict[int, _Walked]:
+    """Every chain's walk: one after the other, or on a large log spread over the machine's
+    cores (forked processes, one database connection each; chains are independent)."""
+    workers = min(len(jobs), os.cpu_count() or 1, settings.CARNET_AUDIT_VERIFY_PROCESSES)
+    if (
+        workers < 2
+        or connection.in_atomic_block  # uncommitted rows: only this connection sees them
+        or sum(job.size for job in jobs) < settings.CARNET_AUDIT_VERIFY_PARALLEL_FROM
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return {job.chain: _walk_one(job, tick, report) for job in jobs}
+    connections.close_all()
+    report.processes = workers
+    context = multiprocessing.get_context("fork")
+    done = context.Value("q", 0)
+    told = 0
+    # The longest chains first, so that both workers end together.
+    ordered = sorted(jobs, key=lambda job: -job.size)
+    with context.Pool(workers, initializer=_child_started, initargs=(done,)) as pool:
+        pending = pool.map_async(_walk_in_child, ordered, chunksize=1)
+        while not pending.ready():
+            pending.wait(0.25)
+            now = done.value
+            tick(now - told)
+            told = now
+        results = pending.get()
+    tick(done.value - told)
+    walked = {}
+    for job, (chain_walked, child) in zip(ordered, results, strict=True):
+        walked[job.chain] = chain_walked
+        report.entries += child.entries
+        report.chains += child.chains
+        report.findings += child.findings
+    report.findings.sort(key=lambda f: (f.chain is None, f.chain or 0))
+    return walked
+
+
+_done: Any = None
+
+
+def _child_started(done: Any) -> None:
+    global _done
+    _done = done
+    # Each worker opens its own connection; the parent's is never used across the fork.
+    connections.close_all()
+
+
+def _walk_in_child(job: _Job) -> tuple[_Walked, Report]:
+    def tick(count: int) -> None:
+        with _done.get_lock():
+            _done.value += count
+
+    child = Report()
+    walked = _walk_one(job, tick, child)
+    connections.close_all()
+    return walked, child
 
 
 def _heads(text: str) -> dict[int, tuple[int, str]]:
@@ -265,6 +417,88 @@ def _entries_by_id() -> Iterator[tuple[int, tuple[str, int | None, Any]]]:
         yield entry_id, (patients, actor_id, at)
 
 
+def _subjects_sql(scoped: bool) -> tuple[str, str]:
+    """PostgreSQL (the models' own table names; the ids are a parameter): the entries whose
+    subject rows do not say what the entry says (patients and relationships, in the entry's
+    own text and order; account; time), with the number of rows checked; and the rows that
+    point at no entry naming a patient."""
+    entries = AuditEntry._meta.db_table
+    subjects = AuditSubject._meta.db_table
+    only_s = "WHERE s.entry_id = ANY(%(ids)s)" if scoped else ""
+    only_e = "AND e.id = ANY(%(ids)s)" if scoped else ""
+    named = (
+        "CASE WHEN s.relationship = '' THEN s.patient_id::text "
+        "ELSE s.patient_id::text || ':' || s.relationship END"
+    )
+    grouped = (
+        f"SELECT s.entry_id, count(*) AS n, string_agg({named}, ' ' ORDER BY "  # noqa: S608
+        's.patient_id::text COLLATE "C", s.relationship COLLATE "C") AS patients, '
+        "bool_and(s.actor_id IS NOT DISTINCT FROM e.actor_id AND s.at = e.at) AS attributed "
+        f"FROM {subjects} s JOIN {entries} e ON e.id = s.entry_id {only_s} GROUP BY s.entry_id"
+    )
+    compared = (
+        "SELECT e.id, coalesce(g.n, 0) AS n, g.patients IS NOT DISTINCT FROM e.patients AS same, "  # noqa: S608
+        "coalesce(g.attributed, true) AS attributed, sum(coalesce(g.n, 0)) OVER () AS total "
+        f"FROM {entries} e LEFT JOIN ({grouped}) g ON g.entry_id = e.id "
+        f"WHERE e.patients <> '' {only_e}"
+    )
+    problems = f"SELECT id, n, same, total FROM ({compared}) c WHERE NOT (same AND attributed)"  # noqa: S608
+    orphans = (
+        f"SELECT s.entry_id FROM {subjects} s LEFT JOIN {entries} e ON e.id = s.entry_id "  # noqa: S608
+        f"{only_s or 'WHERE true'} AND (e.id IS NULL OR e.patients = '') ORDER BY s.entry_id"
+    )
+    return problems, orphans
+
+
+def _verify_subjects_in_database(report: Report, ids: list[int] | None) -> None:
+    problems_sql, orphans_sql = _subjects_sql(ids is not None)
+    params = {"ids": ids} if ids is not None else {}
+    with connection.cursor() as cursor:
+        cursor.execute(problems_sql, params)
+        bad = cursor.fetchall()
+        cursor.execute(orphans_sql, params)
+        orphans = [row[0] for row in cursor.fetchall()]
+        if not bad:
+            # No problem row carries the total: count the rows checked on their own.
+            only = "WHERE entry_id = ANY(%(ids)s)" if ids is not None else ""
+            table = AuditSubject._meta.db_table
+            cursor.execute(f"SELECT count(*) FROM {table} {only}", params)  # noqa: S608
+            report.subjects = cursor.fetchone()[0] - len(orphans)
+        else:
+            report.subjects = int(bad[0][3])
+    found: list[tuple[int, str]] = [
+        (entry_id, f"row for entry {entry_id} that names no such patient") for entry_id in orphans
+    ]
+    details = {entry_id: (n, same) for entry_id, n, same, _ in bad}
+    first = sorted(details)[:20]
+    have_rows: dict[int, list[tuple[str, str]]] = {}
+    for entry_id, patient, relationship in AuditSubject.objects.filter(
+        entry_id__in=first
+    ).values_list("entry_id", "patient_id", "relationship"):
+        have_rows.setdefault(entry_id, []).append((str(patient), relationship))
+    texts = dict(AuditEntry.objects.filter(id__in=first).values_list("id", "patients"))
+    for entry_id, (n, same) in details.items():
+        if same:
+            found.append(
+                (entry_id, f"entry {entry_id}: rows attributed to another account or time")
+            )
+        elif entry_id in texts:
+            missing = len(set(parse_patients(texts[entry_id])) - set(have_rows.get(entry_id, [])))
+            found.append(
+                (
+                    entry_id,
+                    f"entry {entry_id}: {missing} patient rows missing or changed, {n} found",
+                )
+            )
+        else:
+            found.append((entry_id, f"entry {entry_id}: patient rows missing or changed"))
+    found.sort(key=lambda item: item[0])
+    for _, detail in found[:20]:
+        report.findings.append(Finding("subject", None, None, detail))
+    if len(found) > 20:
+        report.findings.append(Finding("subject", None, None, f"{len(found)} problems in all"))
+
+
 def _verify_subjects(
     report: Report, entries: Iterator[tuple[int, tuple[str, int | None, Any]]], ids: list | None
 ) -> None:
@@ -333,7 +567,7 @@ def verify(
     newest_stored = Anchor.objects.order_by("-id").values_list("heads", flat=True).first()
     wanted_heads = [_heads(newest_witnessed["heads"]) if newest_witnessed else {}]
     wanted_heads.append(_heads(newest_stored) if newest_stored else {})
-    walked: dict[int, _Walked] = {}
+    jobs: list[_Job] = []
     for chain in chains:
         start = starts.get(chain, (0, GENESIS))
         if (
@@ -344,23 +578,19 @@ def verify(
                 Finding("truncated", chain, start[0], "the last verified entry is gone")
             )
             continue
-        wanted = {h[chain][0] for h in wanted_heads if chain in h}
-        walked[chain] = _verify_chain(
-            chain,
-            heads.get(chain),
-            tick,
-            report,
-            start=start,
-            wanted=wanted,
-            keep_entries=report.incremental,
-        )
-        report.chains += 1
+        wanted = frozenset(h[chain][0] for h in wanted_heads if chain in h)
+        jobs.append(_Job(chain, heads.get(chain), start, wanted, report.incremental))
+    walked = _walk_chains(jobs, tick, report)
     after = (int(point["anchor"]), str(point["anchor_hash"])) if point else (0, GENESIS)
     if point and not Anchor.objects.filter(id=after[0], hash=after[1]).exists():
         report.findings.append(Finding("anchor", None, after[0], "the verified anchor is gone"))
     newest = _verify_anchors(report, after)
     _check_witness(report, seen, walked, newest, after)
-    if report.incremental:
+    if _database_writes_stamps():
+        _verify_subjects_in_database(
+            report, [i for w in walked.values() for i in w.entries] if report.incremental else None
+        )
+    elif report.incremental:
         ids = [i for w in walked.values() for i in w.entries]
         entries = iter(
             sorted((i, e) for w in walked.values() for i, e in w.entries.items() if e[0])

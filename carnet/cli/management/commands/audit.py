@@ -42,6 +42,7 @@ class Command(BaseCommand):
             f"{report.entries} entries in {report.chains} chains, {report.anchors} anchors, "
             f"{report.subjects} subject rows, {report.witnessed} witnessed anchors"
             + (" (from the last checkpoint)" if report.incremental else " (full)")
+            + (f", chains walked by {report.processes} processes" if report.processes > 1 else "")
         )
         if report.ok:
             self.stdout.write(self.style.SUCCESS(f"audit log intact: {summary}"))
