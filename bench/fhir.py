@@ -283,6 +283,78 @@ def hammer(port: int, paths: list[str], token: str, clients: int, seconds: float
     return state["done"], state["failed"], time.perf_counter() - started, state["latencies"]
 
 
+# Where a guarded read's time goes: (label, file ending, function), cumulative per request.
+PHASES = (
+    ("bearer token, account and actor", "carnet/api/auth.py", "grant_for"),
+    ("  of which actor and memberships", "carnet/staff/actors.py", "actor_for_account"),
+    ("patient rows (identity, identifiers, wrapped key)", "django/db/models/query.py", "first"),
+    ("guard decision (canary, relationship, reach, budget)", "carnet/guard/boundary.py", "_decide"),
+    ("  of which care relationships", "carnet/guard/relationships.py", "kinds_for"),
+    ("  of which exposure budget", "carnet/guard/budgets.py", "charge"),
+    ("vault: unwrap the data key", "carnet/vault/keys.py", "data_key"),
+    ("vault: open sealed fields (AES-GCM)", "carnet/vault/keys.py", "open_value"),
+    ("audit append (entry, head, subjects)", "carnet/audit/chain.py", "append"),
+    ("fhir.resources validation", "carnet/api/fhir.py", "validated"),
+    ("JSON rendering", "json/__init__.py", "dumps"),
+    ("whole request in Django", "django/core/handlers/base.py", "get_response"),
+)
+
+
+def _cumulative(profile: Any, suffix: str, name: str) -> tuple[float, int]:
+    import pstats
+
+    total, calls = 0.0, 0
+    for (filename, _, function), row in pstats.Stats(profile).stats.items():  # type: ignore[attr-defined]
+        if function == name and filename.endswith(suffix):
+            total += row[3]
+            calls += row[1]
+    return total, calls
+
+
+def profile_requests(paths: dict[str, list[str]], token: str, count: int) -> None:
+    """In this process, through Django's test client: statements per request for each side and
+    kind, then a cProfile of `count` guarded reads split into the phases above."""
+    import cProfile
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import clear_url_caches
+
+    settings.ROOT_URLCONF = "bench.fhir"
+    clear_url_caches()
+    client = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_ACCEPT": "application/fhir+json"}
+    print(f"\n--- statements per request (mean of {count}, after one warm-up) ---")
+    for label, some in paths.items():
+        client.get(some[0], **headers)
+        with CaptureQueriesContext(connection) as captured:
+            for path in some[1 : count + 1]:
+                assert client.get(path, **headers).status_code == 200, path
+        done = len(some[1 : count + 1])
+        print(f"{label:<16} {len(captured.captured_queries) / done:5.1f} statements")
+    reads = paths["read guarded"][1 : count + 1]
+    profile = cProfile.Profile()
+    profile.enable()
+    for path in reads:
+        client.get(path, **headers)
+    profile.disable()
+    print(f"\n--- where a guarded Patient read's time goes (cProfile, {len(reads)} reads) ---")
+    for label, suffix, name in PHASES:
+        seconds, calls = _cumulative(profile, suffix, name)
+        print(f"{label:<55} {seconds * 1000 / len(reads):7.3f} ms  ({calls} calls)")
+    from carnet.api.fhir import validated
+
+    body = json.loads(client.get(reads[0], **headers).content)
+    started = time.perf_counter()
+    for _ in range(200):
+        validated(body)
+    each = (time.perf_counter() - started) / 200 * 1000
+    print(f"{'(fhir.resources validation of one Patient, if it were on)':<55} {each:7.3f} ms")
+    _common.print_profile(profile, 20)
+
+
 def main() -> None:
     parse = _common.parser(__doc__.split("\n\n")[0], patients=5000)
     parse.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
@@ -290,6 +362,13 @@ def main() -> None:
     parse.add_argument("--seconds", type=float, default=15, help="per side and kind, per round")
     parse.add_argument("--rounds", type=int, default=2, help="alternating rounds per kind")
     parse.add_argument("--max-requests", type=int, default=20000, help="bound per side and round")
+    parse.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count statements and profile N requests in this process, after the run",
+    )
     args = parse.parse_args()
     rng = random.Random(args.seed)
 
@@ -369,6 +448,16 @@ def main() -> None:
             print(
                 f"{kind:<6} guarded/plain throughput ratio {rates['guarded'] / rates['plain']:.2f} "
                 f"(plain is {rates['plain'] / rates['guarded']:.1f}x faster)"
+            )
+        if args.profile:
+            profile_requests(
+                {
+                    f"{kind} {side}": paths
+                    for kind, (guarded_paths, plain_paths) in kinds.items()
+                    for side, paths in (("guarded", guarded_paths), ("plain", plain_paths))
+                },
+                token,
+                args.profile,
             )
     print(f"reproduce: {_common.command_line('fhir.py', args)}")
 

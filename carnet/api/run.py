@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -193,8 +194,12 @@ def guarded(
         with transaction.atomic(), boundary(actor, action) as ledger:
             ledger.reason = reason
             require(actor, capability)
+            # A write's own work rolls back on an error the client is told of, while the
+            # boundary still records the request; a read writes only what the guard counts
+            # (kept either way: over-counting a failed read loosens nothing).
+            writes = request.method not in ("GET", "HEAD")
             try:
-                with transaction.atomic():
+                with transaction.atomic() if writes else nullcontext():
                     status, payload, headers = handler()
                     response = _render(status, payload, headers)
             except ApiError as error:
