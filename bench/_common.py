@@ -140,18 +140,28 @@ def bench_database(vendor: str, label: str, *, keep: bool = False) -> Iterator[B
             print(f"at the end: {ending}" + (f"; kept database: {db.url}" if keep else ""))
 
 
-def seed(patients: int, seed_value: int, batch: int = 2000) -> tuple[float, str]:
-    """Runs Carnet's own `seed` command; returns wall seconds and its last line of output."""
+def seed(
+    patients: int, seed_value: int, batch: int = 2000, *, line: str = "", **options: object
+) -> tuple[float, str]:
+    """Runs Carnet's own `seed` command; returns wall seconds and its last line of output (or
+    the first line containing `line`)."""
     from django.core.management import call_command
 
     out = io.StringIO()
     started = time.perf_counter()
     call_command(
-        "seed", patients=patients, seed=seed_value, batch=batch, no_progress=True, stdout=out
+        "seed",
+        patients=patients,
+        seed=seed_value,
+        batch=batch,
+        no_progress=True,
+        stdout=out,
+        **options,
     )
     elapsed = time.perf_counter() - started
-    lines = [line for line in out.getvalue().splitlines() if line.strip()]
-    return elapsed, lines[-1] if lines else ""
+    lines = [text for text in out.getvalue().splitlines() if text.strip()]
+    chosen = [text for text in lines if line in text] if line else []
+    return elapsed, (chosen or lines or [""])[0 if chosen else -1]
 
 
 def ordinary_patient_ids(ids_and_marks: list[tuple[object, object]]) -> list[str]:
