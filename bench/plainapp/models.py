@@ -155,6 +155,11 @@ class PlainLabOrder(models.Model):
 class PlainLabItem(models.Model):
     order = models.ForeignKey(PlainLabOrder, on_delete=models.CASCADE, related_name="items")
     test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
+    # A test the laboratory added to the order (reflex), as the product keeps it.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    added_at = models.DateTimeField(null=True)
 
     class Meta:
         ordering = ["test__rank"]
