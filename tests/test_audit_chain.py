@@ -283,3 +283,31 @@ def test_the_database_and_python_name_the_same_subject_problems(settings):
         assert [str(f) for f in in_sql.findings] == [str(f) for f in by_row.findings]
         assert in_sql.subjects == by_row.subjects
         assert len(in_sql.findings) >= 4
+
+
+def test_the_progress_total_is_what_the_walk_reads(chain, django_capture_on_commit_callbacks):
+    """Counted from the chain heads and the checkpoint (a count of the whole table would take
+    minutes at billions of rows): the full walk reads every entry, the incremental one the new."""
+    from carnet.audit.verify import total_entries
+
+    with django_capture_on_commit_callbacks(execute=True):
+        write_anchor()
+    full = verify()
+    assert full.ok and total_entries() == full.entries == CHAIN_LENGTH
+    for n in range(3):
+        append(
+            Record(
+                actor_id=7,
+                actor="sec.moreau",
+                role="secretary",
+                action="patients.view",
+                outcome="allowed",
+                request_id=f"later-{n}",
+            )
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        write_anchor()
+    assert total_entries(incremental=True) == 3
+    later = verify(incremental=True)
+    assert later.ok and later.incremental and later.entries == 3
+    assert total_entries() == CHAIN_LENGTH + 3

@@ -35,7 +35,10 @@ class Command(BaseCommand):
             self.stdout.write(f"anchor {anchor.id} written at {anchor.at:%Y-%m-%d %H:%M:%S%z}")
             return
         with tqdm(
-            total=total_entries(), unit=" entries", disable=no_progress, file=sys.stderr
+            total=total_entries(incremental=not full),
+            unit=" entries",
+            disable=no_progress,
+            file=sys.stderr,
         ) as bar:
             report = verify(progress=bar.update, incremental=not full)
         summary = (
