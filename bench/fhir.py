@@ -92,7 +92,6 @@ def plain_search(request: Any) -> Any:
                 ipp=next((i.value for i in r.identifiers.all()), ""),
                 status=r.status,
             ),
-            None,
         )
         for r in rows[:10]
     ]

@@ -330,3 +330,28 @@ def test_formats_not_served_and_the_base(desk, patient):
     assert batch.status_code == 405 and issue(batch)["code"] == "not-supported"
     searched = API.post("/fhir/Patient/_search", {"_id": patient}, **bearer(token))
     assert searched.status_code == 200 and parsed(searched)["entry"][0]["resource"]["id"] == patient
+
+
+def test_a_search_names_each_ipp_with_the_establishment_that_assigned_it(
+    establishment, other_establishment
+):
+    """An account of two establishments: each match's IPP carries its own establishment's
+    system and assigner, not a guess from the account's memberships."""
+    from .conftest import signed_in_client
+
+    user = UserFactory(role=Role.SECRETARY, establishments=[establishment, other_establishment])
+    token = smart.user_token(signed_in_client(user), smart.app(), "user/*.cruds")
+    day = datetime.date(1961, 3, 9)
+    here = make_patient(establishment, birth_surname="VERNIER", birth_date=day)
+    there = make_patient(other_establishment, birth_surname="VERNET", birth_date=day)
+    found = parsed(
+        API.get("/fhir/Patient", {"family": "VER", "birthdate": "1961-03-09"}, **bearer(token))
+    )
+    systems = {
+        entry["resource"]["id"]: entry["resource"]["identifier"][0]["system"]
+        for entry in found["entry"]
+    }
+    assert systems == {
+        here: f"urn:carnet:ipp:finess:{establishment.finess}",
+        there: f"urn:carnet:ipp:finess:{other_establishment.finess}",
+    }

@@ -110,6 +110,8 @@ class SearchRow:
     birth_date: datetime.date
     ipp: str
     status: str
+    # The IPP with the establishment that assigned it (for the interfaces that name it).
+    ipp_identifier: Identifier | None = None
 
     @property
     def status_label(self) -> str:
@@ -164,9 +166,10 @@ def identity_card(patient: Patient) -> IdentityCard:
 
 
 def search_row(patient: Patient, establishment_ids: frozenset[int]) -> SearchRow:
-    ipp = next(
-        (i.value for i in patient.identifiers.all() if i.establishment_id in establishment_ids), ""
+    own = next(
+        (i for i in patient.identifiers.all() if i.establishment_id in establishment_ids), None
     )
+    ipp = own.value if own is not None else ""
     return SearchRow(
         id=str(patient.id),
         birth_surname=patient.birth_surname or "",
@@ -176,4 +179,15 @@ def search_row(patient: Patient, establishment_ids: frozenset[int]) -> SearchRow
         birth_date=patient.birth_date,
         ipp=ipp,
         status=patient.status,
+        ipp_identifier=(
+            Identifier(
+                own.establishment.name,
+                "ipp",
+                ipp,
+                own.establishment_id,
+                own.establishment.finess,
+            )
+            if own is not None
+            else None
+        ),
     )

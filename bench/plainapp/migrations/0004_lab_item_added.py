@@ -6,21 +6,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('plainapp', '0003_lab_result_as_the_product_keeps_it'),
+        ("plainapp", "0003_lab_result_as_the_product_keeps_it"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='plainlabitem',
-            name='added_at',
+            model_name="plainlabitem",
+            name="added_at",
             field=models.DateTimeField(null=True),
         ),
         migrations.AddField(
-            model_name='plainlabitem',
-            name='added_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="plainlabitem",
+            name="added_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

@@ -15,7 +15,6 @@ from django.utils.http import http_date
 from carnet.guard.boundary import opened_through
 from carnet.guard.policy import Capability
 from carnet.guard.relationships import kinds_for
-from carnet.organisations.models import Establishment
 from carnet.patients.cards import Identifier, IdentityCard, SearchRow
 from carnet.patients.forms import IdentityForm
 from carnet.patients.selectors import (
@@ -178,7 +177,7 @@ def patient_resource(card: IdentityCard) -> dict[str, Any]:
     return resource
 
 
-def search_resource(row: SearchRow, establishment: Establishment | None) -> dict[str, Any]:
+def search_resource(row: SearchRow) -> dict[str, Any]:
     """What the search page shows of a match, marked as a subset of the Patient."""
     resource: dict[str, Any] = {
         "resourceType": "Patient",
@@ -198,17 +197,7 @@ def search_resource(row: SearchRow, establishment: Establishment | None) -> dict
     if row.used_surname:
         resource["name"].append({"use": "usual", "family": row.used_surname})
     if row.ipp:
-        resource["identifier"] = [
-            _ipp(
-                Identifier(
-                    establishment.name if establishment else "",
-                    "ipp",
-                    row.ipp,
-                    establishment.pk if establishment else None,
-                    establishment.finess if establishment else "",
-                )
-            )
-        ]
+        resource["identifier"] = [_ipp(row.ipp_identifier or Identifier("", "ipp", row.ipp))]
     return resource
 
 
@@ -290,11 +279,6 @@ def search(call: Call) -> Result:
             "too-costly",
             f"{outcome.problem} (FHIR: family and birthdate, or identifier, or _id.)",
         )
-    single = (
-        Establishment.objects.filter(pk__in=call.actor.establishment_ids).first()
-        if len(call.actor.establishment_ids) == 1
-        else None
-    )
     rows = [r for r in outcome.rows if _given_matches(r.first_names, given)]
     issue = None
     if outcome.more:
@@ -303,7 +287,7 @@ def search(call: Call) -> Result:
             "code": "too-costly",
             "diagnostics": "More patients match: Carnet lists at most 10; refine the criteria.",
         }
-    resources = [search_resource(r, single) for r in rows]
+    resources = [search_resource(r) for r in rows]
     return searchset_of(call, "Patient", resources, issues=[issue])
 
 
