@@ -20,7 +20,13 @@ CHAIN_LENGTH = 12
 def chain(settings):
     """Twelve entries on one chain; returns the chain number."""
     settings.CARNET_AUDIT_CHAINS = 1
-    for n in range(CHAIN_LENGTH):
+    _views("request", CHAIN_LENGTH)
+    return 0
+
+
+def _views(prefix: str, count: int) -> None:
+    """`count` secretary's views of one patient each, as requests append them."""
+    for n in range(count):
         append(
             Record(
                 actor_id=7,
@@ -28,12 +34,11 @@ def chain(settings):
                 role="secretary",
                 action="patients.view",
                 outcome="allowed",
-                request_id=f"request-{n}",
+                request_id=f"{prefix}-{n}",
                 patients=[f"00000000-0000-4000-8000-{n:012d}"],
                 client_ip="127.0.0.1",
             )
         )
-    return 0
 
 
 def _attacker() -> None:
@@ -294,17 +299,7 @@ def test_the_progress_total_is_what_the_walk_reads(chain, django_capture_on_comm
         write_anchor()
     full = verify()
     assert full.ok and total_entries() == full.entries == CHAIN_LENGTH
-    for n in range(3):
-        append(
-            Record(
-                actor_id=7,
-                actor="sec.moreau",
-                role="secretary",
-                action="patients.view",
-                outcome="allowed",
-                request_id=f"later-{n}",
-            )
-        )
+    _views("later", 3)
     with django_capture_on_commit_callbacks(execute=True):
         write_anchor()
     assert total_entries(incremental=True) == 3

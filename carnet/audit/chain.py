@@ -181,7 +181,8 @@ def append(record: Record) -> AuditEntry:
     return entry
 
 
-_ENTRY_COLUMNS = (
+# An entry's stored columns, in the order of `canonical` (then its two hashes).
+ENTRY_COLUMNS = (
     "chain",
     "seq",
     "at",
@@ -206,8 +207,8 @@ def _together_sql() -> str:
     entries = AuditEntry._meta.db_table
     heads = ChainHead._meta.db_table
     subjects = AuditSubject._meta.db_table
-    values = ", ".join("%s::inet" if c == "client_ip" else "%s" for c in _ENTRY_COLUMNS)
-    columns = ", ".join(_ENTRY_COLUMNS)
+    values = ", ".join("%s::inet" if c == "client_ip" else "%s" for c in ENTRY_COLUMNS)
+    columns = ", ".join(ENTRY_COLUMNS)
     # Table and column names of Carnet's own models; every value is a parameter.
     entry = f"INSERT INTO {entries} ({columns}) VALUES ({values}) RETURNING id"  # noqa: S608
     head = f"UPDATE {heads} SET seq = %s, hash = %s WHERE chain = %s"  # noqa: S608
@@ -223,7 +224,7 @@ def _together_sql() -> str:
 def _write_together(entry: AuditEntry, items: list[tuple[str, str]]) -> int:
     """PostgreSQL: the entry, its chain head and its subject rows in one statement (the head
     row is already locked by this transaction)."""
-    values = [getattr(entry, column) for column in _ENTRY_COLUMNS]
+    values = [getattr(entry, column) for column in ENTRY_COLUMNS]
     with connection.cursor() as cursor:
         cursor.execute(
             _together_sql(),

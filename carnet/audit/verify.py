@@ -26,28 +26,10 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from . import witness
-from .chain import GENESIS, _base_mac, anchor_hash, canonical, entry_hash, stamp
+from .chain import ENTRY_COLUMNS, GENESIS, _base_mac, anchor_hash, canonical, entry_hash, stamp
 from .models import Anchor, AuditEntry, AuditSubject, ChainHead
 
-FIELDS = (
-    "chain",
-    "seq",
-    "at",
-    "actor_id",
-    "actor",
-    "role",
-    "establishment_id",
-    "action",
-    "outcome",
-    "patients",
-    "patient_count",
-    "reason",
-    "request_id",
-    "client_ip",
-    "prev_hash",
-    "hash",
-    "id",
-)
+FIELDS = (*ENTRY_COLUMNS, "id")
 PATIENTS, HASH, ID = 9, 15, 16
 
 
