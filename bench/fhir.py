@@ -1,10 +1,11 @@
 """FHIR API throughput: `GET /fhir/Patient/<id>` and `GET /fhir/Patient?family=&birthdate=`
 through the whole stack (gunicorn workers on 127.0.0.1, middleware, bearer token, SMART
 scope, guard boundary and decision, vault opening every sealed field, audit entry in the same
-transaction, fhir.resources validation) against a plain Django JSON view of the same rows kept
-unencrypted (bench/plainapp), rendered with the same Patient mapping, served by the same
-workers in the same run. Concurrent clients (threads, one keep-alive-less HTTP connection per
-request, like gunicorn's sync workers want) hit one side at a time, in alternating rounds.
+transaction; fhir.resources validation off, as in production) against a plain Django JSON
+view of the same rows kept unencrypted (bench/plainapp), rendered with the same Patient
+mapping, served by the same workers in the same run. Concurrent clients (threads, one
+keep-alive-less HTTP connection per request, like gunicorn's sync workers want) hit one side
+at a time, in alternating rounds.
 
 The bench account is a backend service's service account (a practitioner of every
 establishment) with a care relationship to every patient, the ordinary case: reading hundreds
