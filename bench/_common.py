@@ -159,9 +159,8 @@ def seed(
         **options,
     )
     elapsed = time.perf_counter() - started
-    lines = [text for text in out.getvalue().splitlines() if text.strip()]
-    chosen = [text for text in lines if line in text] if line else []
-    return elapsed, (chosen or lines or [""])[0 if chosen else -1]
+    lines = [text for text in out.getvalue().splitlines() if text.strip()] or [""]
+    return elapsed, next((text for text in lines if line and line in text), lines[-1])
 
 
 def ordinary_patient_ids(ids_and_marks: list[tuple[object, object]]) -> list[str]:

@@ -448,37 +448,28 @@ def _verify_subjects_in_database(report: Report, ids: list[int] | None) -> None:
             report.subjects = cursor.fetchone()[0] - len(orphans)
         else:
             report.subjects = int(bad[0][3])
-    found: list[tuple[int, str]] = [
-        (entry_id, f"row for entry {entry_id} that names no such patient") for entry_id in orphans
-    ]
+    # Every problem in entry order (a row left behind is one each); the first 20 are named.
     details = {entry_id: (n, same) for entry_id, n, same, _ in bad}
-    first = sorted(details)[:20]
+    problems = sorted([(entry_id, None) for entry_id in orphans] + list(details.items()))
+    shown = problems[:20]
+    named = [entry_id for entry_id, detail in shown if detail is not None and not detail[1]]
     have_rows: dict[int, list[tuple[str, str]]] = {}
     for entry_id, patient, relationship in AuditSubject.objects.filter(
-        entry_id__in=first
+        entry_id__in=named
     ).values_list("entry_id", "patient_id", "relationship"):
         have_rows.setdefault(entry_id, []).append((str(patient), relationship))
-    texts = dict(AuditEntry.objects.filter(id__in=first).values_list("id", "patients"))
-    for entry_id, (n, same) in details.items():
-        if same:
-            found.append(
-                (entry_id, f"entry {entry_id}: rows attributed to another account or time")
-            )
-        elif entry_id in texts:
-            missing = len(set(parse_patients(texts[entry_id])) - set(have_rows.get(entry_id, [])))
-            found.append(
-                (
-                    entry_id,
-                    f"entry {entry_id}: {missing} patient rows missing or changed, {n} found",
-                )
-            )
+    texts = dict(AuditEntry.objects.filter(id__in=named).values_list("id", "patients"))
+    for entry_id, detail in shown:
+        if detail is None:
+            text = f"row for entry {entry_id} that names no such patient"
+        elif detail[1]:
+            text = f"entry {entry_id}: rows attributed to another account or time"
         else:
-            found.append((entry_id, f"entry {entry_id}: patient rows missing or changed"))
-    found.sort(key=lambda item: item[0])
-    for _, detail in found[:20]:
-        report.findings.append(Finding("subject", None, None, detail))
-    if len(found) > 20:
-        report.findings.append(Finding("subject", None, None, f"{len(found)} problems in all"))
+            missing = len(set(parse_patients(texts[entry_id])) - set(have_rows.get(entry_id, [])))
+            text = f"entry {entry_id}: {missing} patient rows missing or changed, {detail[0]} found"
+        report.findings.append(Finding("subject", None, None, text))
+    if len(problems) > 20:
+        report.findings.append(Finding("subject", None, None, f"{len(problems)} problems in all"))
 
 
 def _verify_subjects(

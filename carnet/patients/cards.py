@@ -11,7 +11,7 @@ from stdnum.fr import nir as stdnum_nir
 
 from carnet.vault.keys import Shredded
 
-from .models import IdentityStatus, Patient, Sex
+from .models import ExternalIdentifier, IdentityStatus, Patient, Sex
 
 
 def _first(first_names: str) -> str:
@@ -128,6 +128,13 @@ def display_name(patient: Patient) -> str:
         return str(_("(erased record)"))
 
 
+def identifier_of(row: ExternalIdentifier) -> Identifier:
+    """An identifier with the establishment that assigned it (prefetched with it)."""
+    return Identifier(
+        row.establishment.name, row.kind, row.value, row.establishment_id, row.establishment.finess
+    )
+
+
 def identity_card(patient: Patient) -> IdentityCard:
     doctor = patient.treating_doctor
     return IdentityCard(
@@ -151,13 +158,7 @@ def identity_card(patient: Patient) -> IdentityCard:
         treating_doctor_id=doctor.pk if doctor else None,
         treating_doctor=f"Dr {doctor.user.get_full_name()}" if doctor else "",
         identifiers=tuple(
-            Identifier(
-                i.establishment.name,
-                i.kind,
-                i.value,
-                i.establishment_id,
-                i.establishment.finess,
-            )
+            identifier_of(i)
             for i in sorted(patient.identifiers.all(), key=lambda i: i.establishment.name)
         ),
         created_at=patient.created_at,
@@ -169,7 +170,6 @@ def search_row(patient: Patient, establishment_ids: frozenset[int]) -> SearchRow
     own = next(
         (i for i in patient.identifiers.all() if i.establishment_id in establishment_ids), None
     )
-    ipp = own.value if own is not None else ""
     return SearchRow(
         id=str(patient.id),
         birth_surname=patient.birth_surname or "",
@@ -177,17 +177,7 @@ def search_row(patient: Patient, establishment_ids: frozenset[int]) -> SearchRow
         first_names=patient.first_names or "",
         sex=patient.sex or Sex.UNKNOWN,
         birth_date=patient.birth_date,
-        ipp=ipp,
+        ipp=own.value if own is not None else "",
         status=patient.status,
-        ipp_identifier=(
-            Identifier(
-                own.establishment.name,
-                "ipp",
-                ipp,
-                own.establishment_id,
-                own.establishment.finess,
-            )
-            if own is not None
-            else None
-        ),
+        ipp_identifier=identifier_of(own) if own is not None else None,
     )
